@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean
+.PHONY: setup demo test sync-check nbtest pytest docs lab clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/aiwb demo
+	AIWB_HOME=$${AIWB_HOME:-$(CURDIR)/.aiwb} $(BIN)/aiwb demo
 
 test: setup sync-check nbtest pytest docs
 
@@ -38,6 +38,7 @@ sync-check: setup
 	  echo "nbdev_clean/nbdev_export changed files: notebooks and package are out of sync:"; \
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi; \
 	echo "notebooks clean and in sync with aiwb/"
+	$(BIN)/python tools/make_readme.py --check
 
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
@@ -46,17 +47,21 @@ nbtest: setup
 pytest: setup
 	$(BIN)/python -m pytest -q tests
 
+# Quarto cannot be installed everywhere: render nbdev's processed notebooks with smalldocs (pure Python).
+# Where Quarto exists, `nbdev_docs` builds the same site from the same _quarto.yml.
 docs: setup
 	rm -rf _proc _docs
 	$(BIN)/nbdev_proc_nbs
-	$(BIN)/python tools/build_docs.py _proc _docs
-	test -f _docs/index.html
+	sed -i -E '/^ *- .*\.(yml|css)$$/d' _proc/sidebar.yml
+	$(BIN)/smalldocs render --quiet _proc
+	mv _proc/_docs _docs
+	@test -f _docs/index.html || { echo "docs: _docs/index.html is missing"; exit 1; }
+	@for nb in nbs/*.ipynb; do page=_docs/$$(basename $${nb%.ipynb}).html; \
+	  test -f $$page || { echo "docs: no page $$page for $$nb"; exit 1; }; done
+	@echo "docs: $$(ls _docs/*.html | wc -l) pages in _docs/"
 
 lab: setup
 	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root,)
-
-bench: setup
-	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf _proc _docs .pytest_cache

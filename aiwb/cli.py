@@ -88,8 +88,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                   f"{report.chunks_written} chunks written; store holds {total[1]} documents / {total[0]} chunks; "
                   f"corpus version {report.corpus_version}")
         for d in report.duplicates: out.print(f"  duplicate skipped: {d}")
-        err = _console(stderr=True)
-        for path, message in report.errors: err.print(f"[red]error[/red] {message}")
+    for path, message in report.errors:
+        print(f"error: {message}", file=sys.stderr)
     return EXIT_OK if report.ok else InputError.exit_code
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except AiwbError as e:
-        _console(stderr=True).print(f"[red]error:[/red] {e.message}" + (f"\n  [dim]hint:[/dim] {e.hint}" if e.hint else ""), markup=True)
+        print(f"error: {e}", file=sys.stderr)  # plain text: never wrapped, easy to grep
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted: work committed so far is kept; re-run to continue", file=sys.stderr)
