@@ -50,15 +50,7 @@ pytest: setup
 # Quarto cannot be installed everywhere: render nbdev's processed notebooks with smalldocs (pure Python).
 # Where Quarto exists, `nbdev_docs` builds the same site from the same _quarto.yml.
 docs: setup
-	rm -rf _proc _docs
-	$(BIN)/nbdev_proc_nbs
-	sed -i -E '/^ *- .*\.(yml|css)$$/d' _proc/sidebar.yml
-	$(BIN)/smalldocs render --quiet _proc
-	mv _proc/_docs _docs
-	@test -f _docs/index.html || { echo "docs: _docs/index.html is missing"; exit 1; }
-	@for nb in nbs/*.ipynb; do page=_docs/$$(basename $${nb%.ipynb}).html; \
-	  test -f $$page || { echo "docs: no page $$page for $$nb"; exit 1; }; done
-	@echo "docs: $$(ls _docs/*.html | wc -l) pages in _docs/"
+	$(BIN)/python tools/build_docs.py
 
 lab: setup
 	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root,)
