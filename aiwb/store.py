@@ -16,7 +16,8 @@ from .embeddings import EMBEDDING_DIM, count_tokens, embed
 from .providers import split_sentences
 
 # %% auto #0
-__all__ = ['TEXT_SUFFIXES', 'read_document', 'chunk_text', 'IngestReport', 'discover_files', 'corpus_version', 'ingest', 'search']
+__all__ = ['TEXT_SUFFIXES', 'read_document', 'chunk_text', 'IngestReport', 'discover_files', 'corpus_version', 'ingest',
+           'chunk_size_figure', 'search']
 
 # %% ../nbs/04_store.ipynb #3fb23714
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -198,6 +199,18 @@ def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
     if bar: bar.close()
     report.corpus_version = corpus_version(con)
     return report
+
+# %% ../nbs/04_store.ipynb #dfffb20c
+def chunk_size_figure(con, max_tokens: int | None = None):
+    "A plotly histogram of the stored chunks' token counts, with the chunk limit marked."
+    import plotly.graph_objects as go
+    sizes = [n for (n,) in con.execute("SELECT n_tokens FROM chunks").fetchall()]
+    fig = go.Figure(go.Histogram(x=sizes, nbinsx=30, name="chunks"))
+    if max_tokens:
+        fig.add_vline(x=max_tokens, line_dash="dash", annotation_text=f"limit {max_tokens}")
+    fig.update_layout(title=f"{len(sizes)} chunks by size", xaxis_title="tokens (all-MiniLM-L6-v2)",
+                      yaxis_title="chunks", height=320, margin=dict(t=50, b=40, l=50, r=20))
+    return fig
 
 # %% ../nbs/04_store.ipynb #70d71830
 def search(con,  # Open aiwb DuckDB connection

@@ -36,6 +36,8 @@ def main() -> int:
     smalldocs = Path(sys.executable).parent / "smalldocs"
     subprocess.run([str(smalldocs), "render", "--quiet", str(proc)], check=True)
     shutil.move(str(proc / out.name), str(out))
+    import plotly  # figures' HTML loads plotly.min.js from the page's folder (see aiwb.core.interactive)
+    shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
     notebooks = sorted(cfg.nbs_path.glob("*.ipynb"))
     missing = [nb.name for nb in notebooks if not (out / f"{nb.stem}.html").is_file()]
     if not (out / "index.html").is_file() or missing:
