@@ -32,7 +32,8 @@ def render(nb: dict) -> str:
     for cell in nb["cells"]:
         src = cell_source(cell)
         if cell["cell_type"] == "markdown":
-            parts.append(src.strip() + "\n\n")
+            # links between notebooks point into nbs/ from the repository root
+            parts.append(re.sub(r"\]\(([\w-]+\.ipynb)\)", r"](nbs/\1)", src.strip()) + "\n\n")
             continue
         if cell["cell_type"] != "code":
             continue
