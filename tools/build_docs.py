@@ -34,7 +34,12 @@ def main() -> int:
     lines = sidebar.read_text().splitlines()
     sidebar.write_text("\n".join(l for l in lines if not l.rstrip().endswith((".yml", ".css"))) + "\n")
     smalldocs = Path(sys.executable).parent / "smalldocs"
-    subprocess.run([str(smalldocs), "render", "--quiet", str(proc)], check=True)
+    render = subprocess.run([str(smalldocs), "render", "--quiet", str(proc)], capture_output=True, text=True)
+    for line in (render.stdout + render.stderr).splitlines():
+        if "output-file is not read" not in line:  # nbdev's Quarto frontmatter; smalldocs names pages after notebooks
+            print(line)
+    if render.returncode:
+        return render.returncode
     shutil.move(str(proc / out.name), str(out))
     import plotly  # figures' HTML loads plotly.min.js from the page's folder (see aiwb.core.interactive)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
