@@ -186,12 +186,11 @@ class _Handler(BaseHTTPRequestHandler):
         stream = bool(req.get("stream"))
         entry = {"i": i, "protocol": protocol, "fault": fault, "stream": stream, "model": req.get("model"),
                  "path": self.path, "status": None}
+        owner._record(entry)  # logged on arrival; the status is filled in as the response goes out
         try:
             self._serve(owner, protocol, req, key, fault, stream, i, entry)
         except (BrokenPipeError, ConnectionResetError, OSError):
             entry["status"] = entry["status"] or "client-gone"
-        finally:
-            owner._record(entry)
 
     def _serve(self, owner, protocol, req, key, fault, stream, i, entry):
         send_error = lambda status, msg, headers=None: (entry.__setitem__("status", status),
