@@ -16,9 +16,9 @@ from typing import Any, Callable
 from .core import AiwbError, Completion, Message, Source
 
 # %% auto #0
-__all__ = ['is_transient', 'FakeClock', 'DeadlineExceeded', 'RetryPolicy', 'CallBudget', 'retry_call', 'CircuitOpenError',
-           'CircuitBreaker', 'LimitExceeded', 'TokenBucket', 'Lease', 'RateLimiter', 'Budget', 'Reservation',
-           'BudgetBook', 'AllRoutesFailed', 'RequestReport', 'ReliableProvider', 'answer_with_fallback']
+__all__ = ['is_transient', 'FakeClock', 'DeadlineExceeded', 'RetryPolicy', 'CallBudget', 'retry_call', 'aretry_call',
+           'CircuitOpenError', 'CircuitBreaker', 'LimitExceeded', 'TokenBucket', 'Lease', 'RateLimiter', 'Budget',
+           'Reservation', 'BudgetBook', 'AllRoutesFailed', 'RequestReport', 'ReliableProvider', 'answer_with_fallback']
 
 # %% ../nbs/03_reliability.ipynb #492a6438
 def is_transient(exc: BaseException) -> bool:
@@ -80,6 +80,14 @@ def retry_call(fn: Callable[[float | None], Any],  # Called with the per-attempt
               ) -> Any:
     "Call `fn(timeout)` until it succeeds or the policy says stop; re-raise the last error."
     import tenacity
+    policy, budget, deadline_at, kw = _retry_setup(policy, budget, deadline_at, clock, rng, on_retry)
+    for attempt in tenacity.Retrying(sleep=sleep, **kw):
+        with attempt:
+            return fn(_attempt_timeout(policy, budget, deadline_at, clock, attempt.retry_state.attempt_number))
+
+def _retry_setup(policy, budget, deadline_at, clock, rng, on_retry):
+    "The policy, budget, deadline and tenacity arguments (stop, wait, retry) shared by the sync and async loops."
+    import tenacity
     policy, rng = policy or RetryPolicy(), rng or random.Random()
     budget = budget or CallBudget(policy.attempts)
     if deadline_at is None and policy.deadline is not None: deadline_at = clock() + policy.deadline
@@ -96,16 +104,27 @@ def retry_call(fn: Callable[[float | None], Any],  # Called with the per-attempt
                     or (deadline_at is not None and clock() + rs.upcoming_sleep >= deadline_at))
         if not stopping and on_retry: on_retry(rs.attempt_number, rs.outcome.exception(), rs.upcoming_sleep)
         return stopping
+    return policy, budget, deadline_at, dict(stop=stop, wait=wait, reraise=True, retry=tenacity.retry_if_exception(is_transient))
 
-    for attempt in tenacity.Retrying(stop=stop, wait=wait, sleep=sleep, reraise=True,
-                                     retry=tenacity.retry_if_exception(is_transient)):
+def _attempt_timeout(policy, budget, deadline_at, clock, n) -> float | None:
+    "Check the deadline, take one call from the budget, and return this attempt's timeout."
+    left = None if deadline_at is None else deadline_at - clock()
+    if left is not None and left <= 0:
+        raise DeadlineExceeded(f"deadline of {policy.deadline:g} s passed before attempt {n}")
+    budget.take()
+    return policy.attempt_timeout if left is None else min(policy.attempt_timeout or left, left)
+
+async def aretry_call(fn: Callable[[float | None], Any],  # Async function called with the per-attempt timeout
+                      policy: RetryPolicy | None = None, *, budget: CallBudget | None = None,
+                      deadline_at: float | None = None, clock: Callable[[], float] = time.monotonic,
+                      sleep: Callable[[float], Any] = asyncio.sleep,  # An async sleep
+                      rng: random.Random | None = None, on_retry=None) -> Any:
+    "The asyncio version of `retry_call`: `await fn(timeout)` under the same policy."
+    import tenacity
+    policy, budget, deadline_at, kw = _retry_setup(policy, budget, deadline_at, clock, rng, on_retry)
+    async for attempt in tenacity.AsyncRetrying(sleep=sleep, **kw):
         with attempt:
-            left = None if deadline_at is None else deadline_at - clock()
-            if left is not None and left <= 0:
-                raise DeadlineExceeded(f"deadline of {policy.deadline:g} s passed before attempt {attempt.retry_state.attempt_number}")
-            budget.take()
-            timeout = policy.attempt_timeout if left is None else min(policy.attempt_timeout or left, left)
-            return fn(timeout)
+            return await fn(_attempt_timeout(policy, budget, deadline_at, clock, attempt.retry_state.attempt_number))
 
 # %% ../nbs/03_reliability.ipynb #c272065d
 class CircuitOpenError(AiwbError):
@@ -407,9 +426,8 @@ class ReliableProvider:
             raise
         return lease, res
 
-    def complete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
-                 max_tokens: int = 512, temperature: float = 0.0, user: str = "default") -> Completion:
-        "Answer through the first route that works, within the limits; raise a transparent error otherwise."
+    def _begin(self, user, messages, system, context, max_tokens):
+        "Admit the request; return its report, lease, reservation, call budget and deadline."
         report = RequestReport(user=user, outcome="ok")
         try:
             lease, res = self._admit(user, messages, system, context, max_tokens)
@@ -417,18 +435,57 @@ class ReliableProvider:
             report.outcome, report.error = type(e).__name__, str(e)
             if self.on_report: self.on_report(report)
             raise
-        budget = CallBudget(self.max_upstream_calls)
         deadline_at = None if self.retry.deadline is None else self.clock() + self.retry.deadline
-        tried, failures = [], []
+        return report, lease, res, CallBudget(self.max_upstream_calls), deadline_at
+
+    def _gate(self, p, budget, tried, failures):
+        "The route's breaker and call budget, or None (with the reason recorded) if the route is skipped."
+        br, label = self.breaker(p), f"{p.name}:{p.model}"
+        tried.append(label)
+        upstream = hasattr(p, "endpoint")  # the offline baseline makes no network call
+        if upstream and budget.remaining <= 0:
+            failures.append(f"{label}: not tried, call budget of {budget.limit} used up"); return None
+        if br.state == "open":
+            failures.append(f"{label}: circuit for {br.name} is open"); return None
+        return br, (budget if upstream else CallBudget(self.retry.attempts)), upstream
+
+    @staticmethod
+    def _failed(p, e, failures) -> bool:
+        "Record a route's failure; True if the chain should stop (a request error fails the same everywhere)."
+        failures.append(f"{p.name}:{p.model}: {type(e).__name__}: {e}".split("\n")[0])
+        return not (is_transient(e) or isinstance(e, (CircuitOpenError, DeadlineExceeded))
+                    or getattr(e, "status", None) in (401, 403, 404))
+
+    def _served(self, c, tried, failures, report, res, lease) -> Completion:
+        c.path, c.degraded = "→".join(tried), list(c.degraded) + failures
+        report.path, report.degraded, report.cost_usd = c.path, c.degraded, c.cost_usd
+        if res is not None: self.budgets.settle(res, c.cost_usd)
+        if lease: lease.settle(c.usage.total_tokens)
+        return c
+
+    def _end(self, report, budget, tried, failures, res, lease, served: bool, error: BaseException | None):
+        if error is not None and isinstance(error, AiwbError):
+            report.outcome, report.error = type(error).__name__, str(error)
+            report.path, report.degraded = "→".join(tried), failures
+        report.upstream_calls = budget.used
+        if res is not None and not served: self.budgets.release(res)
+        if lease: lease.release()
+        if self.on_report: self.on_report(report)
+
+    def _all_failed(self, budget, failures) -> AllRoutesFailed:
+        return AllRoutesFailed(f"all {len(self.routes)} routes failed after {budget.used} upstream calls: " + "; ".join(failures),
+                               hint="see each route's error; the circuit breakers will fail fast while endpoints stay down")
+
+    def complete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
+                 max_tokens: int = 512, temperature: float = 0.0, user: str = "default") -> Completion:
+        "Answer through the first route that works, within the limits; raise a transparent error otherwise."
+        report, lease, res, budget, deadline_at = self._begin(user, messages, system, context, max_tokens)
+        tried, failures, served, error = [], [], False, None
         try:
             for p in self.routes:
-                br, label = self.breaker(p), f"{p.name}:{p.model}"
-                tried.append(label)
-                upstream = hasattr(p, "endpoint")  # the offline baseline makes no network call
-                if upstream and budget.remaining <= 0:
-                    failures.append(f"{label}: not tried, call budget of {budget.limit} used up"); continue
-                if br.state == "open":
-                    failures.append(f"{label}: circuit for {br.name} is open"); continue
+                gate = self._gate(p, budget, tried, failures)
+                if gate is None: continue
+                br, route_budget, upstream = gate
 
                 def attempt(timeout, p=p, br=br, upstream=upstream):
                     kw = {"timeout": timeout} if _takes_timeout(p) else {}
@@ -439,29 +496,61 @@ class ReliableProvider:
                         if upstream: budget.used -= 1  # refused by the breaker: no upstream call was made
                         raise
                 try:
-                    c = retry_call(attempt, self.retry, budget=budget if upstream else CallBudget(self.retry.attempts), deadline_at=deadline_at,
+                    c = retry_call(attempt, self.retry, budget=route_budget, deadline_at=deadline_at,
                                    clock=self.clock, sleep=self.sleep, rng=self._rng)
                 except Exception as e:
-                    failures.append(f"{label}: {type(e).__name__}: {e}".split("\n")[0])
-                    if not (is_transient(e) or isinstance(e, (CircuitOpenError, DeadlineExceeded)) or getattr(e, "status", None) in (401, 403, 404)):
-                        break  # a bad request fails the same everywhere: do not spread it over the fallbacks
+                    if self._failed(p, e, failures): break
                     continue
-                c.path, c.degraded = "→".join(tried), list(c.degraded) + failures
-                report.path, report.degraded, report.cost_usd = c.path, c.degraded, c.cost_usd
-                if res is not None: self.budgets.settle(res, c.cost_usd); res = None
-                if lease: lease.settle(c.usage.total_tokens)
-                return c
-            raise AllRoutesFailed(f"all {len(self.routes)} routes failed after {budget.used} upstream calls: " + "; ".join(failures),
-                                  hint="see each route's error; the circuit breakers will fail fast while endpoints stay down")
-        except AiwbError as e:
-            report.outcome, report.error = type(e).__name__, str(e)
-            report.path, report.degraded = "→".join(tried), failures
-            raise
+                served = True
+                return self._served(c, tried, failures, report, res, lease)
+            raise self._all_failed(budget, failures)
+        except BaseException as e:
+            error = e; raise
         finally:
-            report.upstream_calls = budget.used
-            if res is not None: self.budgets.release(res)
-            if lease: lease.release()
-            if self.on_report: self.on_report(report)
+            self._end(report, budget, tried, failures, res, lease, served, error)
+
+    async def acomplete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
+                        max_tokens: int = 512, temperature: float = 0.0, user: str = "default") -> Completion:
+        "The asyncio version of `complete`: providers' `acomplete` (or a worker thread), async backoff sleeps."
+        report, lease, res, budget, deadline_at = self._begin(user, messages, system, context, max_tokens)
+        tried, failures, served, error = [], [], False, None
+        sleep = self.sleep if asyncio.iscoroutinefunction(self.sleep) else asyncio.sleep
+        try:
+            for p in self.routes:
+                gate = self._gate(p, budget, tried, failures)
+                if gate is None: continue
+                br, route_budget, upstream = gate
+
+                async def attempt(timeout, p=p, br=br, upstream=upstream):
+                    kw = {"timeout": timeout} if _takes_timeout(p) else {}
+                    try: probe = br.acquire()
+                    except CircuitOpenError:
+                        if upstream: budget.used -= 1
+                        raise
+                    try:
+                        if hasattr(p, "acomplete"):
+                            out = await p.acomplete(messages, system=system, context=context, max_tokens=max_tokens,
+                                                    temperature=temperature, **kw)
+                        else:
+                            out = await asyncio.to_thread(p.complete, messages, system=system, context=context,
+                                                          max_tokens=max_tokens, temperature=temperature)
+                    except BaseException as e:
+                        br.record(not is_transient(e), probe); raise
+                    br.record(True, probe)
+                    return out
+                try:
+                    c = await aretry_call(attempt, self.retry, budget=route_budget, deadline_at=deadline_at,
+                                          clock=self.clock, sleep=sleep, rng=self._rng)
+                except Exception as e:
+                    if self._failed(p, e, failures): break
+                    continue
+                served = True
+                return self._served(c, tried, failures, report, res, lease)
+            raise self._all_failed(budget, failures)
+        except BaseException as e:
+            error = e; raise
+        finally:
+            self._end(report, budget, tried, failures, res, lease, served, error)
 
 # %% ../nbs/03_reliability.ipynb #a3df56ac
 def answer_with_fallback(provider,  # Any Provider (e.g. a ReliableProvider)

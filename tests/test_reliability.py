@@ -181,3 +181,19 @@ def test_rate_limits_and_concurrency_are_transparent(server):
     with lim.acquire("dan"):
         with pytest.raises(LimitExceeded, match="concurrency limit of 1"): lim.acquire("dan")
     lim.acquire("dan").release()
+
+
+def test_async_chain_retries_and_falls_back(server, server2):
+    clk, reports = FakeClock(), []
+    gpt = OpenAIProvider(api_key=KEY, base_url=server2.url + "/v1")
+    rp = ReliableProvider([claude(server), gpt], RetryPolicy(attempts=2), clock=clk, sleep=clk.asleep, on_report=reports.append)
+    server.enqueue("429", "503", "503")
+
+    async def main():
+        first = await rp.acomplete(Q)  # 429 then success on the primary
+        second = await rp.acomplete(Q)  # 503, 503: falls back to OpenAI
+        return first, second
+    first, second = asyncio.run(main())
+    assert first.provider == "anthropic" and first.degraded == [] and 0.3 in clk.slept
+    assert second.provider == "openai" and "HTTP 503" in second.degraded[0]
+    assert [r.upstream_calls for r in reports] == [2, 3]
