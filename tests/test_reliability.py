@@ -187,10 +187,11 @@ def test_async_chain_retries_and_falls_back(server, server2):
     clk, reports = FakeClock(), []
     gpt = OpenAIProvider(api_key=KEY, base_url=server2.url + "/v1")
     rp = ReliableProvider([claude(server), gpt], RetryPolicy(attempts=2), clock=clk, sleep=clk.asleep, on_report=reports.append)
-    server.enqueue("429", "503", "503")
+    server.enqueue("429")
 
     async def main():
         first = await rp.acomplete(Q)  # 429 then success on the primary
+        server.enqueue("503", "503")
         second = await rp.acomplete(Q)  # 503, 503: falls back to OpenAI
         return first, second
     first, second = asyncio.run(main())
