@@ -17,8 +17,9 @@ from .core import AiwbError, Completion, Message, Source
 
 # %% auto #0
 __all__ = ['is_transient', 'FakeClock', 'DeadlineExceeded', 'RetryPolicy', 'CallBudget', 'retry_call', 'aretry_call',
-           'CircuitOpenError', 'CircuitBreaker', 'LimitExceeded', 'TokenBucket', 'Lease', 'RateLimiter', 'Budget',
-           'Reservation', 'BudgetBook', 'AllRoutesFailed', 'RequestReport', 'ReliableProvider', 'answer_with_fallback']
+           'CircuitOpenError', 'counts_as_failure', 'CircuitBreaker', 'LimitExceeded', 'TokenBucket', 'Lease',
+           'RateLimiter', 'Budget', 'Reservation', 'BudgetBook', 'AllRoutesFailed', 'RequestReport', 'ReliableProvider',
+           'answer_with_fallback']
 
 # %% ../nbs/03_reliability.ipynb #492a6438
 def is_transient(exc: BaseException) -> bool:
@@ -132,6 +133,10 @@ class CircuitOpenError(AiwbError):
     exit_code = 9
     transient = False  # do not retry against an open breaker; fall back instead
 
+def counts_as_failure(exc: BaseException) -> bool:
+    "Whether `exc` counts against an endpoint's health: transient, and not a 429 (the endpoint is up, throttling)."
+    return is_transient(exc) and getattr(exc, "status", None) != 429
+
 class CircuitBreaker:
     "Closed → open → half-open (one probe) → closed breaker for one endpoint."
 
@@ -199,7 +204,7 @@ class CircuitBreaker:
         try:
             out = fn()
         except BaseException as e:
-            self.record(not is_transient(e), probe); raise
+            self.record(not counts_as_failure(e), probe); raise
         self.record(True, probe)
         return out
 
@@ -535,7 +540,7 @@ class ReliableProvider:
                             out = await asyncio.to_thread(p.complete, messages, system=system, context=context,
                                                           max_tokens=max_tokens, temperature=temperature)
                     except BaseException as e:
-                        br.record(not is_transient(e), probe); raise
+                        br.record(not counts_as_failure(e), probe); raise
                     br.record(True, probe)
                     return out
                 try:
