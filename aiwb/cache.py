@@ -177,7 +177,7 @@ def near_miss_reason(a: str, b: str) -> str:
     return ""
 
 # %% ../nbs/03a_cache.ipynb #bf9fee6f
-SEMANTIC_THRESHOLD = 0.82
+SEMANTIC_THRESHOLD = 0.81
 
 @dataclass
 class SemanticLookup:
