@@ -227,6 +227,26 @@ class TextStream:
         for _ in self: pass
         return self.completion
 
+    async def __aiter__(self):
+        "Async iteration over the text deltas, through the provider's async client."
+        p, start = self.provider, time.perf_counter()
+        acc = p._new_accumulator()
+        try:
+            async for event in await p._call(p.aclient, dict(self.req, stream=True), self.timeout):
+                delta = p._on_event(acc, event)
+                if delta is not None:
+                    if self.ttft_ms is None: self.ttft_ms = (time.perf_counter() - start) * 1000
+                    if delta: yield delta
+            data = p._end_stream(acc)
+        except Exception as exc:
+            raise p._error(exc) from None
+        self.completion = p._finish(data, start, self.context, self.ttft_ms)
+
+    async def acollect(self) -> LLMCompletion:
+        "Consume the whole stream asynchronously and return the completion."
+        async for _ in self: pass
+        return self.completion
+
 # %% ../nbs/02c_llm.ipynb #0c6eb685
 class AnthropicProvider(ChatProvider):
     "Claude through the official `anthropic` SDK (Messages API)."
