@@ -39,7 +39,7 @@ RATES = {"429": 0.10, "503": 0.05, "hang": 0.02, "500": 0.01, "529": 0.01, "slow
 COST = {"ok": 0.6, "slow": 5.0, "hang": 10.0, "429": 0.03, "401": 0.03, "500": 0.03, "503": 0.03, "529": 0.03,
         "reset": 0.01, "truncate": 0.3, "malformed": 0.6}
 ARRIVAL_GAP = 1.0  # modelled seconds between request arrivals
-REAL_TIMEOUT = 0.15  # seconds the client really waits for a hung request (stands for COST["hang"])
+REAL_TIMEOUT = 1.0  # seconds the client really waits for a hung request (stands for COST["hang"]); generous, so load never times out a normal call
 
 
 class Timed:
