@@ -418,14 +418,12 @@ class ReliableProvider:
         bound = _prompt_bytes(messages, system, context)  # a token is at least one byte: a safe upper bound
         lease = self.limiter.acquire(user, bound + max_tokens) if self.limiter else None
         try:
-            res = self.budgets.reserve(user, max_cost_usd(self.routes[0].model, bound, max_tokens), self.routes[0].model) \
-                  if self.budgets else None
-            for p in self.routes[1:]:  # a fallback may be pricier: hold the most any route can cost
-                if res is not None and res.budgets:
-                    extra = max_cost_usd(p.model, bound, max_tokens)
-                    if extra is None or extra > res.amount:
-                        self.budgets.release(res)
-                        res = self.budgets.reserve(user, extra, p.model)
+            res = None
+            if self.budgets:  # hold the most any route can cost (a fallback may be pricier); local routes cost 0
+                costs = [(p.model, max_cost_usd(p.model, bound, max_tokens) if hasattr(p, "endpoint") else 0.0) for p in self.routes]
+                unknown = [m for m, c in costs if c is None]
+                res = self.budgets.reserve(user, None if unknown else max(c for _, c in costs),
+                                           unknown[0] if unknown else self.routes[0].model)
         except BaseException:
             if lease: lease.release()
             raise
