@@ -17,7 +17,8 @@ from .core import Completion, Message, Source, Usage, stable_hash
 
 # %% auto #0
 __all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'request_key', 'ExactCache', 'question_facts',
-           'near_miss_reason', 'SemanticLookup', 'cache_scope', 'SemanticCache', 'CachedAnswerer']
+           'near_miss_reason', 'SemanticLookup', 'cache_scope', 'SemanticCache', 'stored_corpus_version',
+           'CachedAnswerer']
 
 # %% ../nbs/03a_cache.ipynb #8651c750
 CACHE_MIGRATIONS: list[tuple[str, str]] = [
@@ -268,6 +269,12 @@ class SemanticCache:
             n = len(self.con.execute(q + " RETURNING id", args).fetchall())
             self._scopes.clear()
             return n
+
+# %% ../nbs/03a_cache.ipynb #fdce74e9
+def stored_corpus_version(con) -> str:
+    "The corpus version recorded by ingestion in `corpus_state` (empty if nothing was ingested)."
+    row = con.execute("SELECT value FROM corpus_state WHERE key = 'version'").fetchone()
+    return row[0] if row else ""
 
 # %% ../nbs/03a_cache.ipynb #27abb31f
 class CachedAnswerer:
