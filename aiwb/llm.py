@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .core import AiwbError, Completion, ConfigError, InputError, Message, Source, Usage
+from .core import AiwbError, Completion, ConfigError, InputError, Message, Role, Source, Usage
 from .prices import cost_usd
 
 # %% auto #0
