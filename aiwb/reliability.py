@@ -187,10 +187,11 @@ class CircuitBreaker:
     def record(self, ok: bool, probe: bool = False) -> None:
         "Record the outcome of a call that `acquire` allowed."
         with self._lock:
-            if probe or self._state == "half_open":
-                if probe: self._probe = False
+            if probe:
+                self._probe = False
                 self._to("closed" if ok else "open")
                 return
+            if self._state != "closed": return  # admitted before the breaker opened: stale, only the probe decides
             self._outcomes.append(ok)
             self._consecutive = 0 if ok else self._consecutive + 1
             fails = self._outcomes.count(False)
