@@ -79,3 +79,11 @@ def test_fault_schedule_is_replayable():
     s = dict(seed=3, rates={"429": 0.1, "hang": 0.02, "malformed": 0.01}, outages=[(5, 8)])
     assert [FaultSchedule(**s).fault(i) for i in range(500)] == [FaultSchedule(**s).fault(i) for i in range(500)]
     assert [FaultSchedule(**s).fault(i) for i in range(500)] != [FaultSchedule(**dict(s, seed=4)).fault(i) for i in range(500)]
+
+
+def test_key_from_env_and_explicit_timeout(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    p = OpenAIProvider(base_url=server.url + "/v1", timeout=7.5)
+    assert p.complete(Q).provider == "openai"
+    assert p.client.max_retries == 0 and float(p.client.timeout) == 7.5
+    assert KEY not in repr(p)
