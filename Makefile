@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test sync-check nbtest pytest docs lab clean
+.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,10 @@ pytest: setup
 # Where Quarto exists, `nbdev_docs` builds the same site from the same _quarto.yml.
 docs: setup
 	$(BIN)/python tools/build_docs.py
+
+# Benchmarks (not part of `make test`): each prints a table against a baseline measured in the same run.
+bench: setup
+	$(BIN)/python bench/run_all.py
 
 lab: setup
 	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root,)
