@@ -178,7 +178,7 @@ def near_miss_reason(a: str, b: str) -> str:
     return ""
 
 # %% ../nbs/03a_cache.ipynb #bf9fee6f
-SEMANTIC_THRESHOLD = 0.81
+SEMANTIC_THRESHOLD = 0.87
 
 @dataclass
 class SemanticLookup:
