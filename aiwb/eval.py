@@ -24,12 +24,13 @@ from .pipeline import GoldenCase, RAGPipeline, check_answer
 from .providers import content_words, split_sentences
 
 # %% auto #0
-__all__ = ['EVAL_MIGRATIONS', 'MEAN_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED', 'LoadReport', 'load_cases', 'references',
-           'Document', 'load_squad', 'load_beir', 'normalize_answer', 'exact_match', 'f1_score', 'Claim', 'grounding',
-           'grounding_score', 'retrieval_metrics', 'Stat', 'bootstrap_ci', 'mcnemar', 'Comparison', 'paired_compare',
-           'score_case', 'EvalTarget', 'git_commit', 'cases_hash', 'run_eval', 'RunSummary', 'case_rows', 'per_case',
-           'summarize', 'summary_table', 'print_table', 'compare', 'comparison_table', 'GateRule', 'parse_gate',
-           'GateResult', 'evaluate_gate', 'gate_table', 'run_eval_cli', 'history', 'regressions', 'dashboard']
+__all__ = ['JUDGE_PROMPT', 'EVAL_MIGRATIONS', 'MEAN_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED', 'LoadReport', 'load_cases',
+           'references', 'Document', 'load_squad', 'load_beir', 'normalize_answer', 'exact_match', 'f1_score', 'Claim',
+           'grounding', 'grounding_score', 'llm_judge', 'retrieval_metrics', 'Stat', 'bootstrap_ci', 'mcnemar',
+           'Comparison', 'paired_compare', 'score_case', 'EvalTarget', 'git_commit', 'cases_hash', 'run_eval',
+           'RunSummary', 'case_rows', 'per_case', 'summarize', 'summary_table', 'print_table', 'compare',
+           'comparison_table', 'GateRule', 'parse_gate', 'GateResult', 'evaluate_gate', 'gate_table', 'run_eval_cli',
+           'history', 'regressions', 'dashboard']
 
 # %% ../nbs/06_eval.ipynb #f0b038fe
 @dataclass
@@ -214,7 +215,9 @@ def grounding(answer: str,  # The answer text
     out = []
     for i, c in enumerate(claims):
         cw = set(content_words(c))
-        scores = [0.5 * max(float(cos[i, j]), 0.0) + 0.5 * len(cw & words[j]) / len(cw) for j in range(len(sources))]
+        quoted = f" {normalize_answer(c)} "
+        scores = [1.0 if quoted in f" {normalize_answer(sources[j].text)} " else  # a verbatim quote is supported
+                  0.5 * max(float(cos[i, j]), 0.0) + 0.5 * len(cw & words[j]) / len(cw) for j in range(len(sources))]
         support = [sources[j].chunk_id for j, s in enumerate(scores) if s >= threshold]
         out.append(Claim(c, bool(support), support, max(scores)))
     return out
@@ -222,6 +225,23 @@ def grounding(answer: str,  # The answer text
 def grounding_score(claims: Sequence[Claim]) -> float | None:
     "Supported claims / total claims; None when the answer makes no claim."
     return sum(c.supported for c in claims) / len(claims) if claims else None
+
+# %% ../nbs/06_eval.ipynb #80760248
+JUDGE_PROMPT = """You grade answers. Reply with exactly two lines:
+CORRECT: yes|no   (does the ANSWER state the same fact as one of the REFERENCES? "n/a" if there are none)
+GROUNDED: yes|no  (is every claim in the ANSWER supported by the SOURCES?)"""
+
+def llm_judge(provider) -> Callable[[GoldenCase, Completion], dict[str, float | None]]:
+    "A grader that asks `provider` whether an answer is correct and grounded; returns 1.0/0.0/None per verdict."
+    from aiwb.core import Message
+    def grade(case: GoldenCase, c: Completion) -> dict[str, float | None]:
+        refs = references(case)
+        body = (f"QUESTION: {case.input}\nREFERENCES: {json.dumps(refs)}\nANSWER: {c.text}\nSOURCES:\n" +
+                "\n".join(f"[{s.chunk_id}] {s.text}" for s in c.sources))
+        out = provider.complete([Message("user", body)], system=JUDGE_PROMPT, max_tokens=20, temperature=0.0).text.lower()
+        verdict = {k: (re.search(rf"{k}:\s*(yes|no)", out) or [None, None])[1] for k in ("correct", "grounded")}
+        return {f"judge_{k}": None if v is None else float(v == "yes") for k, v in verdict.items()}
+    return grade
 
 # %% ../nbs/06_eval.ipynb #f732f479
 def retrieval_metrics(retrieved: Sequence[str],  # Retrieved document ids, best first (repeats allowed)
@@ -312,6 +332,7 @@ def _fell_back(c: Completion) -> bool:
 def score_case(case: GoldenCase, completion: Completion,
                retrieved: Sequence[str] | None = None,  # Ranked retrieved doc ids; default the completion's sources
                grounding_threshold: float = 0.6,  # See `grounding`
+               judge: Callable | None = None,  # Optional `llm_judge(provider)`: adds judge_correct / judge_grounded
               ) -> dict[str, Any]:
     "Every applicable metric of one answered case, as a flat row (None where a metric does not apply)."
     refs = references(case)
@@ -336,6 +357,8 @@ def score_case(case: GoldenCase, completion: Completion,
     if case.relevant_docs:
         retrieved = [s.doc_id for s in completion.sources] if retrieved is None else retrieved
         row.update({k.replace("@", "_at_"): v for k, v in retrieval_metrics(retrieved, case.relevant_docs).items()})
+    if judge is not None and not completion.abstained:
+        row.update(judge(case, completion))
     row["answer"] = completion.text
     row["claims"] = [asdict(c) for c in claims]
     return row
@@ -446,7 +469,7 @@ def _redact(text: str) -> str:
         return text
     return redact(text)
 
-async def _run_async(con, run_id, target, todo, concurrency, progress, grounding_threshold):
+async def _run_async(con, run_id, target, todo, concurrency, progress, grounding_threshold, judge=None):
     sem = asyncio.Semaphore(max(1, concurrency))
     bar = None
     if progress:
@@ -458,7 +481,7 @@ async def _run_async(con, run_id, target, todo, concurrency, progress, grounding
             try:
                 out = await asyncio.to_thread(target, case.input)
                 c, retrieved = out if isinstance(out, tuple) else (out, None)
-                row, err = await asyncio.to_thread(score_case, case, c, retrieved, grounding_threshold), None
+                row, err = await asyncio.to_thread(score_case, case, c, retrieved, grounding_threshold, judge), None
             except AiwbError as e:
                 row, err = None, _redact(str(e))
             except Exception as e:  # the system under test failed on this case: record it, keep going
@@ -482,6 +505,7 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
              resume: bool = True,  # Continue an unfinished run with the same name, config, cases and corpus
              progress: bool = True,  # Show a progress bar
              grounding_threshold: float = 0.6,
+             judge: Callable | None = None,  # Optional `llm_judge(provider)` when a real model is configured
             ) -> str:
     "Run `target` over `cases` concurrently, storing each case as it finishes; return the run id."
     if not cases: raise InputError("no cases to evaluate", hint="load a golden set with load_cases")
@@ -494,7 +518,7 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
     run_id = _start_run(con, name, config, cases, repeats, corpus_version, resume)
     done = {(c, r) for c, r in con.execute("SELECT case_id, rep FROM eval_cases WHERE run_id=?", [run_id]).fetchall()}
     todo = [(c, r) for r in range(repeats) for c in cases if (c.id, r) not in done]
-    coro = _run_async(con, run_id, target, todo, concurrency, progress, grounding_threshold)
+    coro = _run_async(con, run_id, target, todo, concurrency, progress, grounding_threshold, judge)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -505,7 +529,7 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
     return run_id
 
 # %% ../nbs/06_eval.ipynb #79332327
-MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "recall_at_1", "recall_at_5", "recall_at_10",
+MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "judge_correct", "judge_grounded", "recall_at_1", "recall_at_5", "recall_at_10",
                 "mrr", "ndcg_at_10", "answered", "abstained", "fell_back", "degraded", "should_have_abstained", "error")
 
 @dataclass

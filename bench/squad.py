@@ -7,7 +7,7 @@ bootstrap 95 % CIs beside the published systems, and the paired verdict between 
 * `naive`         MiniLM only: vector search, answer = the most similar sentence of the top paragraph
 * `sentence`      aiwb pipeline (vector top-k) + ExtractiveBaseline, answer = best sentence
 * `span`          same, answer = the answer span inside the best sentence
-* `span-hybrid`   span answers over hybrid retrieval (BM25 via DuckDB fts + vector, reciprocal-rank fusion)
+* `span-hybrid`   span answers over hybrid retrieval (in-memory BM25 + vector, reciprocal-rank fusion)
 
 Data: `../shared/data/squad-v1.1-dev-half` beside the repository (override with AIWB_SHARED_DATA=<folder holding
 squad-v1.1-dev-half>). Runs are stored in DuckDB under --home, so an interrupted bench resumes.
@@ -54,26 +54,55 @@ def shared_data() -> Path:
     return squad
 
 
+class BM25:
+    "Okapi BM25 over the store's chunks (stemmed content words), in memory: about a millisecond per query."
+
+    def __init__(self, con, k1: float = 0.9, b: float = 0.4):
+        import math
+        from collections import Counter
+        from aiwb.providers import content_words
+        rows = con.execute("SELECT chunk_id, doc_id, text FROM chunks ORDER BY chunk_id").fetchall()
+        self.chunks = {c: Source(c, d, t) for c, d, t in rows}
+        self.postings: dict[str, list[tuple[str, int]]] = {}
+        self.length = {}
+        for c, _, t in rows:
+            tf = Counter(content_words(t)); self.length[c] = sum(tf.values())
+            for w, n in tf.items(): self.postings.setdefault(w, []).append((c, n))
+        self.avg = sum(self.length.values()) / max(len(self.length), 1)
+        n = len(rows)
+        self.idf = {w: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for w, p in self.postings.items()}
+        self.k1, self.b, self.words = k1, b, content_words
+
+    def search(self, query: str, k: int = 20) -> list[tuple[str, float]]:
+        scores: dict[str, float] = {}
+        for w in set(self.words(query)):
+            for c, tf in self.postings.get(w, ()):
+                norm = tf + self.k1 * (1 - self.b + self.b * self.length[c] / self.avg)
+                scores[c] = scores.get(c, 0.0) + self.idf[w] * tf * (self.k1 + 1) / norm
+        return sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:k]
+
+
 class HybridPipeline(RAGPipeline):
-    "Retrieve with reciprocal-rank fusion of BM25 (DuckDB fts) and vector search; filter on the cosine score."
+    "Retrieve with reciprocal-rank fusion of BM25 and vector search (top 20 each); filter on the cosine score."
     pool = 20
+    bm25: BM25 | None = None
 
     def retrieve(self, question: str) -> list[Source]:
+        from aiwb.embeddings import EMBEDDING_DIM, embed
         vec = search(self.con, question, k=self.pool)
-        rows = self.con.execute("""SELECT chunk_id, score FROM (SELECT chunk_id, fts_main_chunks.match_bm25(chunk_id, ?) AS score
-                                   FROM chunks) WHERE score IS NOT NULL ORDER BY score DESC LIMIT ?""", [question, self.pool]).fetchall()
+        lex = self.bm25.search(question, self.pool)
         fused: dict[str, float] = {}
         for rank, h in enumerate(vec): fused[h.chunk_id] = fused.get(h.chunk_id, 0) + 1 / (60 + rank)
-        for rank, (cid, _) in enumerate(rows): fused[cid] = fused.get(cid, 0) + 1 / (60 + rank)
+        for rank, (cid, _) in enumerate(lex): fused[cid] = fused.get(cid, 0) + 1 / (60 + rank)
+        ranked = sorted(fused, key=lambda c: (-fused[c], c))[: self.config.top_k]
         by_id = {h.chunk_id: h for h in vec}
-        missing = [c for c in fused if c not in by_id]
-        if missing:  # BM25-only hits: fetch them with their cosine score
-            from aiwb.embeddings import EMBEDDING_DIM, embed
-            qv = embed([question])[0].tolist()
-            for cid, doc, text, score in self.con.execute(f"""SELECT chunk_id, doc_id, text, array_cosine_similarity(embedding, ?::FLOAT[{EMBEDDING_DIM}])
-                                                            FROM chunks WHERE chunk_id IN (SELECT unnest(?))""", [qv, missing]).fetchall():
-                by_id[cid] = Source(cid, doc, text, float(score))
-        ranked = sorted(fused, key=lambda c: -fused[c])[: self.config.top_k]
+        missing = [c for c in ranked if c not in by_id]
+        if missing:  # BM25-only hits: score them by cosine like the vector hits
+            qv = embed([question.strip()])[0]
+            for cid in missing:
+                src = self.bm25.chunks[cid]
+                v = embed([src.text])[0]
+                by_id[cid] = Source(cid, src.doc_id, src.text, float(v @ qv))
         return [by_id[c] for c in ranked if by_id[c].score >= self.config.min_retrieval_score]
 
 
@@ -112,11 +141,10 @@ def build_store(con, cfg, docs) -> str:
             t0 = time.perf_counter()
             rep = ingest(con, d, cfg, progress=True)
             print(f"ingested {len(rep.added) + len(rep.replaced)} paragraphs, {rep.chunks_written} chunks in {time.perf_counter() - t0:.0f} s")
-    con.execute("PRAGMA create_fts_index('chunks', 'chunk_id', 'text', stemmer='english', stopwords='english', overwrite=1)")
     return corpus_version(con)
 
 
-def warm_embeddings(con, questions: list[str]) -> int:
+def warm_embeddings(con, questions: list[str], cache_file: Path) -> int:
     """Embed every question and every chunk sentence once, in large batches, and serve later calls from memory.
 
     Batching is the only change: the vectors are the model's own, so results are those of per-call embedding,
@@ -125,12 +153,19 @@ def warm_embeddings(con, questions: list[str]) -> int:
     import aiwb.embeddings as E
     import aiwb.store as S
     raw = E.embed
-    texts = [q.strip() for q in questions]
-    texts += [s for (t,) in con.execute("SELECT text FROM chunks").fetchall() for s in split_sentences(t)]
-    texts = list(dict.fromkeys(texts))
-    t0 = time.perf_counter()
-    vecs = dict(zip(texts, raw(texts, batch_size=128, show_progress=True)))
-    print(f"embedded {len(texts)} questions and sentences in {time.perf_counter() - t0:.0f} s")
+    chunks = con.execute("SELECT text, embedding FROM chunks").fetchall()
+    vecs = {t: np.asarray(v, dtype=np.float32) for t, v in chunks}  # chunk vectors are already in the store
+    if cache_file.is_file():
+        with np.load(cache_file, allow_pickle=False) as z:
+            vecs.update(zip(z["texts"].tolist(), z["vectors"]))
+    texts = [q.strip() for q in questions] + [s for t, _ in chunks for s in split_sentences(t)]
+    todo = [t for t in dict.fromkeys(texts) if t not in vecs]
+    if todo:
+        t0 = time.perf_counter()
+        vecs.update(zip(todo, raw(todo, batch_size=128, show_progress=True)))
+        print(f"embedded {len(todo)} questions and sentences in {time.perf_counter() - t0:.0f} s")
+        keep = [t for t in vecs if t not in {c for c, _ in chunks}]
+        np.savez(cache_file, texts=np.array(keep), vectors=np.stack([vecs[t] for t in keep]))
 
     def cached(batch, batch_size: int = 64, show_progress: bool = False):
         missing = [t for t in dict.fromkeys(batch) if t not in vecs]
@@ -143,21 +178,24 @@ def warm_embeddings(con, questions: list[str]) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions (0 = all 5,397)")
-    ap.add_argument("--configs", default="naive,sentence,span,span-hybrid", help="comma-separated configurations")
-    ap.add_argument("--home", default=str(Path(tempfile.gettempdir()) / "aiwb-bench-squad"), help="AIWB_HOME for the bench store and runs")
+    ap.add_argument("--configs", default="naive,span,span-hybrid", help="comma-separated, from naive,sentence,span,span-hybrid")
+    ap.add_argument("--home", default="", help="AIWB_HOME for the bench store, embedding cache and runs (default: a folder in the temp dir per chunk size)")
+    ap.add_argument("--chunk-tokens", type=int, default=256, help="chunk size: 256 keeps most paragraphs whole")
     ap.add_argument("--concurrency", type=int, default=2)
-    ap.add_argument("--top-k", type=int, default=4)
+    ap.add_argument("--top-k", type=int, default=5)
     args = ap.parse_args(argv)
 
     squad = shared_data()
     docs, cases = load_squad(squad)
     cases = cases[: args.limit] if args.limit else cases
-    cfg = load_config(env={"AIWB_HOME": args.home, "AIWB_TOP_K": str(args.top_k)})
+    args.home = args.home or str(Path(tempfile.gettempdir()) / f"aiwb-bench-squad-{args.chunk_tokens}")
+    cfg = load_config(env={"AIWB_HOME": args.home, "AIWB_TOP_K": str(args.top_k), "AIWB_CHUNK_TOKENS": str(args.chunk_tokens)})
     con = connect(config=cfg)
     version = build_store(con, cfg, docs)
     # doc ids are the file names: "Super_Bowl_50_0.md" -> relevant doc "Super_Bowl_50_0.md"
     for c in cases: c.relevant_docs = [f"{d}.md" for d in c.relevant_docs]
-    warm_embeddings(con, [c.input for c in cases])
+    warm_embeddings(con, [c.input for c in cases], Path(args.home) / "embeddings-cache.npz")
+    HybridPipeline.bm25 = BM25(con)
 
     targets = {
         "naive": lambda: NaiveTarget(con),
@@ -196,6 +234,7 @@ def main(argv=None) -> int:
               f"F1 {100 * f1.value:.2f} [{100 * f1.ci_low:.2f}, {100 * f1.ci_high:.2f}]  "
               f"recall@5 {r5.value:.3f} [{r5.ci_low:.3f}, {r5.ci_high:.3f}]  grounding {s.metrics['grounding'].value:.3f}")
     pairs = [(a, b) for a, b in [("naive", "span"), ("sentence", "span"), ("span", "span-hybrid")] if a in runs and b in runs]
+    if len(pairs) == 0 and len(runs) == 2: pairs = [tuple(runs)]
     for a, b in pairs:
         print_table(comparison_table(compare(con, runs[a], runs[b], metrics=("em", "f1", "recall_at_1", "recall_at_5", "latency_ms")),
                                      title=f"{b} vs {a} (paired, {len(cases)} questions)"))
