@@ -269,6 +269,7 @@ class Stat:
 
     def __str__(self) -> str:
         if self.value is None: return "n/a"
+        if self.ci_low is None: return f"{self.value:.3f}"
         return f"{self.value:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}]"
 
 def bootstrap_ci(values: Sequence[float],  # One value per case (None values are dropped)

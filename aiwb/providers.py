@@ -171,7 +171,8 @@ def extract_span(sentence: str,  # The sentence that answers
         n = len(words) or 1
         score = -0.05 * abs(n - 2.5)
         if q_pos:
-            score -= 0.2 * math.log1p(min(min(abs(p - i), abs(p - j)) for p in q_pos))
+            dist = [min(abs(p - i), abs(p - j)) for p in q_pos]
+            score += 0.15 * sum(1 / (1 + d) for d in dist) - 0.2 * math.log1p(min(dist))  # near many question words
         numbers, dates, caps = sum(map(_is_number, words)), sum(map(_is_date, words)), sum(w[:1].isupper() for w in words)
         if kind == "number": score += 1.0 + 0.05 * numbers if numbers else -0.5
         elif kind == "date": score += 1.0 + 0.05 * dates if dates else -0.5
