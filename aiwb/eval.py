@@ -209,15 +209,17 @@ def grounding(answer: str,  # The answer text
     claims = [s for s in split_sentences(answer) if content_words(s)]
     if not claims: return []
     if not sources: return [Claim(c, False, [], 0.0) for c in claims]
-    cv, sv = _embed_cached(claims), _embed_cached([s.text for s in sources])
-    cos = cv @ sv.T
+    texts = [f" {normalize_answer(s.text)} " for s in sources]
+    quoted = [[f" {normalize_answer(c)} " in t for t in texts] for c in claims]  # a verbatim quote is supported
+    cos = None
+    if not all(all(q) for q in quoted):  # embed only when some claim is not a verbatim quote of every chunk
+        cos = _embed_cached(claims) @ _embed_cached([s.text for s in sources]).T
     words = [set(content_words(s.text)) for s in sources]
     out = []
     for i, c in enumerate(claims):
         cw = set(content_words(c))
-        quoted = f" {normalize_answer(c)} "
-        scores = [1.0 if quoted in f" {normalize_answer(sources[j].text)} " else  # a verbatim quote is supported
-                  0.5 * max(float(cos[i, j]), 0.0) + 0.5 * len(cw & words[j]) / len(cw) for j in range(len(sources))]
+        scores = [1.0 if quoted[i][j] else 0.5 * max(float(cos[i, j]), 0.0) + 0.5 * len(cw & words[j]) / len(cw)
+                  for j in range(len(sources))]
         support = [sources[j].chunk_id for j, s in enumerate(scores) if s >= threshold]
         out.append(Claim(c, bool(support), support, max(scores)))
     return out

@@ -180,7 +180,7 @@ def enable_tracing(con=None,  # Store spans here (None: only the extra exporters
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if con is not None:
         _STATE.exporter = DuckDBSpanExporter(con)
-        provider.add_span_processor(BatchSpanProcessor(_STATE.exporter, schedule_delay_millis=500))
+        provider.add_span_processor(BatchSpanProcessor(_STATE.exporter, schedule_delay_millis=500, max_queue_size=65536))
     for e in exporters:
         provider.add_span_processor(BatchSpanProcessor(e))
     _STATE.provider, _STATE.tracer = provider, provider.get_tracer("aiwb")
