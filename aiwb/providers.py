@@ -191,10 +191,12 @@ class ExtractiveBaseline:
                  min_support: float = 0.35,  # Abstain when the best sentence scores below this
                  semantic_weight: float = 0.5,  # Weight of cosine similarity (the rest is lexical support)
                  answer: str = "sentence",  # "sentence": the best sentence; "span": the answer phrase inside it
+                 retrieval_weight: float = 0.5,  # Weight of the chunk's retrieval score (a better-matching chunk's sentences win ties)
                 ):
         if answer not in ("sentence", "span"):
             raise InputError(f"unknown answer mode '{answer}'", hint="use answer='sentence' or answer='span'")
         self.model, self.min_support, self.semantic_weight, self.answer = model, min_support, semantic_weight, answer
+        self.retrieval_weight = retrieval_weight
         self._vectors: dict[str, Any] = {}  # sentence -> embedding, so sentences seen again are not re-embedded
 
     def _embed(self, texts: list[str]):
@@ -233,8 +235,9 @@ class ExtractiveBaseline:
         text, used, abstained = ABSTAIN_TEXT, [], True
         if candidates:
             scores = self.score_sentences(question, [s for _, s in candidates])
-            best = max(range(len(candidates)), key=scores.__getitem__)
-            if scores[best] >= self.min_support:
+            ranked = [sc + self.retrieval_weight * max(src.score, 0.0) for sc, (src, _) in zip(scores, candidates)]
+            best = max(range(len(candidates)), key=ranked.__getitem__)
+            if scores[best] >= self.min_support:  # abstention looks at the sentence's own support only
                 src, sentence = candidates[best]
                 text = extract_span(sentence, question) if self.answer == "span" else sentence
                 used, abstained = [src], False
