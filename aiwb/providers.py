@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 import time
 from collections import Counter
 from typing import Any, Callable, Protocol, runtime_checkable
@@ -15,7 +16,7 @@ from .core import Completion, InputError, Message, Source, Usage
 
 # %% auto #0
 __all__ = ['ABSTAIN_TEXT', 'PROVIDERS', 'Provider', 'last_user_message', 'content_words', 'split_sentences', 'answer_type_bonus',
-           'ExtractiveBaseline', 'register_provider', 'get_provider']
+           'question_type', 'extract_span', 'ExtractiveBaseline', 'register_provider', 'get_provider']
 
 # %% ../nbs/02_providers.ipynb #d4c4a7d7
 @runtime_checkable
@@ -108,6 +109,79 @@ def _is_answer_like(sentence: str) -> bool:
     return len(words) >= 4 and capitalised < 0.6 * len(words)
 
 # %% ../nbs/02_providers.ipynb #465563a6
+_Q_TYPES = [
+    ("number", re.compile(r"\bhow (many|much|long|far|old|large|big|high|tall|often|fast|wide|deep)\b|\bwhat (percentage|percent|number|amount|fraction|proportion)\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\b(what|which|in what) (\w+ )?(year|years|decade|century|date|day|month)\b", re.I)),
+    ("person", re.compile(r"\bwho\b|\bwhom\b|\bwhose\b|\b(what|which) (\w+ )?(person|man|woman|people|company|organization|team|group|band|king|president|scientist|player|leader|emperor|author)\b", re.I)),
+    ("place", re.compile(r"\bwhere\b|\b(what|which) (\w+ )?(city|country|state|place|region|location|continent|island|river|town|stadium)\b|\bin what\b", re.I)),
+    ("reason", re.compile(r"\bwhy\b", re.I)),
+]
+
+def question_type(question: str) -> str:
+    "The kind of answer a question asks for: number, date, person, place, reason or other."
+    return next((t for t, rx in _Q_TYPES if rx.search(question)), "other")
+
+# %% ../nbs/02_providers.ipynb #dce07114
+_TOKEN = re.compile(r"\w+(?:[-'.,]\w+)*%?|\$|[^\w\s]")
+_PUNCT = set(string.punctuation) | {"–", "—", "“", "”", "’"}
+_FUNCTION = _STOPWORDS | set("""also but his her hers its their most more another other others such some any many much very
+only just even still both either neither each every all same own being after before during while although though however
+thus therefore until upon within without about above below between among through over under against via per nor yet he
+she him they which those these there here as at by""".split())
+_JOINERS = {"of", "and", "&", "de"}
+_MONTHS = set("january february march april may june july august september october november december".split())
+_NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twelve hundred thousand million billion dozen half several".split())
+
+def _is_number(tok: str) -> bool:
+    t = tok.lower().rstrip("%")
+    return (bool(re.fullmatch(r"[\d,.½¼¾]+", t)) and any(ch.isdigit() for ch in t)) or t in _NUMBER_WORDS
+
+def _is_date(tok: str) -> bool:
+    t = tok.lower()
+    return bool(re.fullmatch(r"(1[0-9]{3}|20[0-9]{2})s?|\d{1,2}(st|nd|rd|th)?", t)) or t in _MONTHS
+
+def extract_span(sentence: str,  # The sentence that answers
+                 question: str,  # The question
+                 max_units: int = 3,  # Longest join of content-word runs
+                ) -> str:
+    "The phrase of `sentence` most likely to answer `question` (the whole sentence if it has no candidate)."
+    toks = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(sentence)]
+    qwords, qraw = set(content_words(question)), {w.lower() for w in re.findall(r"\w+", question)}
+    low = [t.lower() for t, _, _ in toks]
+    in_q = [(_stem(w) in qwords or w in qraw) and w not in _FUNCTION and t not in _PUNCT for (t, _, _), w in zip(toks, low)]
+    q_pos = [i for i, x in enumerate(in_q) if x]
+    content = [not in_q[i] and low[i] not in _FUNCTION and (toks[i][0] not in _PUNCT or toks[i][0] in "$%") for i in range(len(toks))]
+    units, i = [], 0
+    while i < len(toks):  # maximal runs of content tokens
+        if content[i]:
+            j = i
+            while j + 1 < len(toks) and content[j + 1]: j += 1
+            units.append((i, j)); i = j + 1
+        else:
+            i += 1
+    cands = set(units)
+    for a in range(len(units)):  # "X of Y", "A and B", "Santa Clara, California"
+        for b in range(a + 1, min(len(units), a + max_units)):
+            gap = range(units[b - 1][1] + 1, units[b][0])
+            if len(gap) > 2 or not all(low[g] in _JOINERS or toks[g][0] == "," for g in gap): break
+            cands.add((units[a][0], units[b][1]))
+    kind, best = question_type(question), None
+    for i, j in sorted(cands):
+        words = [t for t, _, _ in toks[i:j + 1] if t not in _PUNCT]
+        n = len(words) or 1
+        score = -0.05 * abs(n - 2.5)
+        if q_pos:
+            dist = [min(abs(p - i), abs(p - j)) for p in q_pos]
+            score += 0.15 * sum(1 / (1 + d) for d in dist) - 0.2 * math.log1p(min(dist))  # near many question words
+        numbers, dates, caps = sum(map(_is_number, words)), sum(map(_is_date, words)), sum(w[:1].isupper() for w in words)
+        if kind == "number": score += 1.0 + 0.05 * numbers if numbers else -0.5
+        elif kind == "date": score += 1.0 + 0.05 * dates if dates else -0.5
+        elif kind in ("person", "place"): score += (0.6 * caps / n if caps else -0.3) - (0.3 if numbers and not caps else 0)
+        if all(len(w) > 4 and w.lower().endswith(("ed", "ing")) for w in words): score -= 0.4
+        if best is None or score > best[0]: best = (score, toks[i][1], toks[j][2])
+    return sentence[best[1]:best[2]] if best else sentence
+
+# %% ../nbs/02_providers.ipynb #6a6ce363
 class ExtractiveBaseline:
     "Offline baseline: answers with the best-supported sentence of the context, or abstains."
     name = "local"
@@ -116,13 +190,28 @@ class ExtractiveBaseline:
                  model: str = "extractive-baseline",  # Name reported in completions
                  min_support: float = 0.35,  # Abstain when the best sentence scores below this
                  semantic_weight: float = 0.5,  # Weight of cosine similarity (the rest is lexical support)
+                 answer: str = "sentence",  # "sentence": the best sentence; "span": the answer phrase inside it
+                 retrieval_weight: float = 0.5,  # Weight of the chunk's retrieval score (a better-matching chunk's sentences win ties)
                 ):
-        self.model, self.min_support, self.semantic_weight = model, min_support, semantic_weight
+        if answer not in ("sentence", "span"):
+            raise InputError(f"unknown answer mode '{answer}'", hint="use answer='sentence' or answer='span'")
+        self.model, self.min_support, self.semantic_weight, self.answer = model, min_support, semantic_weight, answer
+        self.retrieval_weight = retrieval_weight
+        self._vectors: dict[str, Any] = {}  # sentence -> embedding, so sentences seen again are not re-embedded
+
+    def _embed(self, texts: list[str]):
+        "Embeddings of `texts`, reusing those of sentences seen before (bounded cache)."
+        import numpy as np
+        from aiwb.embeddings import embed
+        todo = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if todo:
+            if len(self._vectors) > 100_000: self._vectors.clear()
+            self._vectors.update(zip(todo, embed(todo)))
+        return np.stack([self._vectors[t] for t in texts])
 
     def score_sentences(self, question: str, sentences: list[str]) -> list[float]:
         "Support score of each sentence for `question`: cosine, lexical support and answer-type fit."
-        from aiwb.embeddings import embed
-        vecs = embed([question] + sentences)
+        vecs = self._embed([question] + sentences)
         cosine = (vecs[1:] @ vecs[0]).tolist()
         docs = [set(content_words(s)) for s in sentences]
         df = Counter(w for d in docs for w in d)
@@ -146,10 +235,12 @@ class ExtractiveBaseline:
         text, used, abstained = ABSTAIN_TEXT, [], True
         if candidates:
             scores = self.score_sentences(question, [s for _, s in candidates])
-            best = max(range(len(candidates)), key=scores.__getitem__)
-            if scores[best] >= self.min_support:
+            ranked = [sc + self.retrieval_weight * max(src.score, 0.0) for sc, (src, _) in zip(scores, candidates)]
+            best = max(range(len(candidates)), key=ranked.__getitem__)
+            if scores[best] >= self.min_support:  # abstention looks at the sentence's own support only
                 src, sentence = candidates[best]
-                text, used, abstained = sentence, [src], False
+                text = extract_span(sentence, question) if self.answer == "span" else sentence
+                used, abstained = [src], False
         prompt = "\n".join([system or "", question] + [src.text for src in context])
         return Completion(text=text, model=self.model, provider=self.name,
                           usage=Usage(input_tokens=count_tokens(prompt), output_tokens=count_tokens(text)),
