@@ -39,6 +39,7 @@ sync-check: setup
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi; \
 	echo "notebooks clean and in sync with aiwb/"
 	$(BIN)/python tools/make_readme.py --check
+	$(BIN)/python tools/split_import_cells.py --check
 
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing

@@ -16,8 +16,8 @@ from typing import Sequence
 from .core import AiwbError, InputError, load_config
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'cmd_choose', 'cmd_ingest', 'cmd_ask', 'cmd_demo',
-           'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'cmd_choose', 'cmd_ingest', 'cmd_ask', 'cmd_eval',
+           'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #12b53fa2
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -117,6 +117,29 @@ def cmd_ask(args: argparse.Namespace) -> int:
                   f"cost ${c.cost_usd:.4f}{', abstained' if c.abstained else ''}[/dim]")
     return EXIT_OK
 
+# %% ../nbs/09_cli.ipynb #5c62b9cf
+def cmd_eval(args: argparse.Namespace) -> int:
+    "Evaluate a golden set against the store, optionally gated."
+    from aiwb.core import connect
+    from aiwb.eval import run_eval_cli
+    config = load_config(args.config)
+    con = connect(config=config)
+    try:
+        empty = con.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
+    finally:
+        con.close()
+    if empty:
+        raise InputError(f"the store {config.database} is empty", hint="run `aiwb ingest PATH` (or `aiwb demo`) first")
+
+    def show(obj) -> None:
+        if isinstance(obj, str):
+            print(obj, file=sys.stderr if obj.startswith("error:") else sys.stdout)
+        else:
+            _console().print(obj)
+
+    return run_eval_cli(args.golden, gate=args.gate, name=args.name, config=config, repeats=args.repeats,
+                        concurrency=args.concurrency, skip_bad=args.skip_bad, progress=not args.quiet, print_fn=show)
+
 # %% ../nbs/09_cli.ipynb #fc167a87
 def cmd_demo(args: argparse.Namespace) -> int:
     "Ingest the bundled corpus and answer the golden questions, with sources and checks."
@@ -198,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_ingest)
+
+    e = sub.add_parser("eval", help="evaluate a golden set: metrics with confidence intervals, stored runs, a deploy gate")
+    e.add_argument("golden", type=Path, help="golden set (.jsonl or .yaml)")
+    e.add_argument("--gate", default=None, help='rules, e.g. "correct.ci_low>=0.7,p99_ms<=2000,cost_per_query<=0.01"')
+    e.add_argument("--name", default="default", help="configuration label stored with the run")
+    e.add_argument("--repeats", type=int, default=1, help="runs per case (flags flaky cases)")
+    e.add_argument("--concurrency", type=int, default=4, help="cases in flight at once")
+    e.add_argument("--skip-bad", action="store_true", help="skip malformed golden lines instead of stopping")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_eval)
 
     a = sub.add_parser("ask", help="answer a question from the store")
     a.add_argument("question", help="the question, in quotes")

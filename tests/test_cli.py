@@ -55,3 +55,19 @@ def test_empty_question_is_a_clear_error(home):
 def test_ask_on_an_empty_store_says_to_ingest(home):
     r = run_cli("ask", "What is RAG?", home=home)
     assert r.returncode == 4 and "aiwb ingest" in r.stderr
+
+
+def test_eval_gate_passes_and_fails_with_exit_codes(home, tmp_path):
+    assert run_cli("eval", DATA / "golden.jsonl", home=home).returncode == 4  # empty store: ingest first
+    assert run_cli("ingest", DATA / "corpus", "--quiet", home=home).returncode == 0
+    ok = run_cli("eval", DATA / "golden.jsonl", "--quiet", "--gate", "correct.ci_low>=0.3", home=home, env={"COLUMNS": "200"})
+    assert ok.returncode == 0, ok.stderr
+    assert "correct" in ok.stdout and "deploy gate: PASSED" in ok.stdout
+    bad = run_cli("eval", DATA / "golden.jsonl", "--quiet", "--gate", "correct.ci_low>=0.99", home=home, env={"COLUMNS": "200"})
+    assert bad.returncode == 1 and "FAIL" in bad.stdout
+    broken = tmp_path / "g.jsonl"
+    broken.write_text('{"id": "a", "input": "What is RAG?"}\n{"id": "b", "input": \n')
+    r = run_cli("eval", broken, "--quiet", home=home)
+    assert r.returncode == 4 and "g.jsonl:2" in r.stderr
+    r = run_cli("eval", DATA / "golden.jsonl", "--quiet", "--gate", "correct>>0.5", home=home)
+    assert r.returncode == 4 and "bad gate rule" in r.stderr
