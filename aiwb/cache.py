@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from .core import Completion, Message, Source, Usage, stable_hash
+from .observability import set_attributes, span
 
 # %% auto #0
 __all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'request_key', 'ExactCache', 'question_facts',
@@ -290,10 +291,12 @@ class CachedAnswerer:
         model = self.provider.model
         msgs = [Message("user", question)]
         key = request_key(model, msgs, self.system, {"max_tokens": max_tokens}, corpus_version=self.corpus_version)
-        if self.exact and (c := self.exact.get(key)): return c
-        if self.semantic:
-            r = self.semantic.lookup(question, model, self.system, self.corpus_version)
-            if r.completion: return r.completion
+        with span("cache.lookup") as s:  # a tracing span when tracing is on
+            c, kind = (self.exact.get(key) if self.exact else None), "exact"
+            if c is None and self.semantic:
+                c, kind = self.semantic.lookup(question, model, self.system, self.corpus_version).completion, "semantic"
+            set_attributes(s, hit=kind if c is not None else "miss")
+        if c is not None: return c
         context = retrieve(question) if retrieve else None
         c = self.provider.complete(msgs, system=self.system, context=context, max_tokens=max_tokens, **kwargs)
         if not c.degraded and not c.abstained:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .core import AiwbError, Completion, Message, Source
+from .observability import span
 
 # %% auto #0
 __all__ = ['is_transient', 'FakeClock', 'DeadlineExceeded', 'RetryPolicy', 'CallBudget', 'retry_call', 'aretry_call',
@@ -84,7 +85,9 @@ def retry_call(fn: Callable[[float | None], Any],  # Called with the per-attempt
     policy, budget, deadline_at, kw = _retry_setup(policy, budget, deadline_at, clock, rng, on_retry)
     for attempt in tenacity.Retrying(sleep=sleep, **kw):
         with attempt:
-            return fn(_attempt_timeout(policy, budget, deadline_at, clock, attempt.retry_state.attempt_number))
+            n = attempt.retry_state.attempt_number
+            with span("retry.attempt", attempt=n):  # one tracing span per attempt (a no-op when tracing is off)
+                return fn(_attempt_timeout(policy, budget, deadline_at, clock, n))
 
 def _retry_setup(policy, budget, deadline_at, clock, rng, on_retry):
     "The policy, budget, deadline and tenacity arguments (stop, wait, retry) shared by the sync and async loops."
@@ -125,7 +128,9 @@ async def aretry_call(fn: Callable[[float | None], Any],  # Async function calle
     policy, budget, deadline_at, kw = _retry_setup(policy, budget, deadline_at, clock, rng, on_retry)
     async for attempt in tenacity.AsyncRetrying(sleep=sleep, **kw):
         with attempt:
-            return await fn(_attempt_timeout(policy, budget, deadline_at, clock, attempt.retry_state.attempt_number))
+            n = attempt.retry_state.attempt_number
+            with span("retry.attempt", attempt=n):
+                return await fn(_attempt_timeout(policy, budget, deadline_at, clock, n))
 
 # %% ../nbs/03_reliability.ipynb #c272065d
 class CircuitOpenError(AiwbError):
@@ -383,6 +388,14 @@ def _prompt_bytes(messages, system, context) -> int:
             + sum(len(s.text.encode()) + len(s.chunk_id) + 4 for s in (context or [])) + 64)
 
 # %% ../nbs/03_reliability.ipynb #fe1c4c51
+def _route_span(tried: list[str], failures: list[str]):
+    "A `fallback` tracing span when this route is not the first one tried, else a no-op context."
+    import contextlib
+    if len(tried) < 2:
+        return contextlib.nullcontext()
+    return span("fallback", route=tried[-1], after=failures[-1] if failures else "")
+
+# %% ../nbs/03_reliability.ipynb #0cb51529
 class ReliableProvider:
     "A `Provider` that adds limits, budgets, retries, circuit breakers and fallback over a list of routes."
     name = "reliable"
@@ -500,8 +513,9 @@ class ReliableProvider:
                         if upstream: budget.used -= 1  # refused by the breaker: no upstream call was made
                         raise
                 try:
-                    c = retry_call(attempt, self.retry, budget=route_budget, deadline_at=deadline_at,
-                                   clock=self.clock, sleep=self.sleep, rng=self._rng)
+                    with _route_span(tried, failures):
+                        c = retry_call(attempt, self.retry, budget=route_budget, deadline_at=deadline_at,
+                                       clock=self.clock, sleep=self.sleep, rng=self._rng)
                 except Exception as e:
                     if self._failed(p, e, failures): break
                     continue
@@ -543,8 +557,9 @@ class ReliableProvider:
                     br.record(True, probe)
                     return out
                 try:
-                    c = await aretry_call(attempt, self.retry, budget=route_budget, deadline_at=deadline_at,
-                                          clock=self.clock, sleep=sleep, rng=self._rng)
+                    with _route_span(tried, failures):
+                        c = await aretry_call(attempt, self.retry, budget=route_budget, deadline_at=deadline_at,
+                                              clock=self.clock, sleep=sleep, rng=self._rng)
                 except Exception as e:
                     if self._failed(p, e, failures): break
                     continue

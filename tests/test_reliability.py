@@ -198,3 +198,25 @@ def test_async_chain_retries_and_falls_back(server, server2):
     assert first.provider == "anthropic" and first.degraded == [] and 0.3 in clk.slept
     assert second.provider == "openai" and "HTTP 503" in second.degraded[0]
     assert [r.upstream_calls for r in reports] == [2, 3]
+
+
+def test_retries_and_fallbacks_are_traced(server, server2, tmp_path):
+    "With tracing on, each attempt is a retry.attempt span and the second route a fallback span, stored in DuckDB."
+    from aiwb.core import connect, load_config
+    from aiwb.observability import disable_tracing, enable_tracing, flush_tracing
+    con = connect(config=load_config(env={"AIWB_HOME": str(tmp_path)}))
+    server.enqueue("503", "503", "503")
+    clk = FakeClock()
+    rp = ReliableProvider([claude(server), OpenAIProvider(api_key=KEY, base_url=server2.url + "/v1")],
+                          RetryPolicy(attempts=3), clock=clk, sleep=clk.sleep)
+    enable_tracing(con)
+    try:
+        assert rp.complete(Q).provider == "openai"
+        flush_tracing()
+    finally:
+        disable_tracing()
+    names = [r[0] for r in con.execute("SELECT name FROM obs_spans ORDER BY start_ns").fetchall()]
+    assert names.count("retry.attempt") == 4 and names.count("fallback") == 1
+    attrs = con.execute("SELECT attributes FROM obs_spans WHERE name = 'fallback'").fetchone()[0]
+    assert "openai" in attrs and "503" in attrs and KEY not in " ".join(map(str, names)) + attrs
+    con.close()
