@@ -15,8 +15,8 @@ from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
 __all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'matches', 'compile_filter', 'VectorIndex',
-           'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'hnsw_index', 'HybridParams',
-           'rrf', 'search']
+           'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings',
+           'query_terms', 'hnsw_index', 'HybridParams', 'rrf', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -58,8 +58,8 @@ class F:
     def __le__(self, v) -> Cmp: return Cmp(self.name, "<=", v)
     def __gt__(self, v) -> Cmp: return Cmp(self.name, ">", v)
     def __ge__(self, v) -> Cmp: return Cmp(self.name, ">=", v)
-    def isin(self, values: Iterable) -> Cmp: return Cmp(self.name, "in", list(values))
-    def notin(self, values: Iterable) -> Cmp: return Cmp(self.name, "not in", list(values))
+    def isin(self, values: Sequence) -> Cmp: return Cmp(self.name, "in", values)
+    def notin(self, values: Sequence) -> Cmp: return Cmp(self.name, "not in", values)
     def contains(self, v: str) -> Cmp: return Cmp(self.name, "contains", v)
     __hash__ = None  # type: ignore[assignment]
 
@@ -147,7 +147,7 @@ def _leaf(column: str, op: str, v: Any, ptr: str, params: list) -> str:
     "SQL for one comparison on the JSON field at `ptr`."
     if op == "!=": 
         params.append(ptr); inner = _leaf(column, "=", v, ptr, params)
-        return f"(json_type({column}, ?) NOT IN ('NULL') AND NOT {inner})"
+        return f"coalesce(json_type({column}, ?) <> 'NULL' AND NOT {inner}, false)"
     if op in ("in", "not in"):
         if not v: return "false" if op == "in" else _leaf(column, "present", None, ptr, params)
         if op == "not in":
@@ -167,7 +167,7 @@ def _leaf(column: str, op: str, v: Any, ptr: str, params: list) -> str:
     if k == "num":
         params.extend([ptr, ptr, float(v)])
         return (f"coalesce(json_type({column}, ?) IN {_NUM_TYPES} AND "
-                f"CAST(json_extract({column}, ?) AS DOUBLE) {sqlop} ?, false)")
+                f"TRY_CAST(json_extract_string({column}, ?) AS DOUBLE) {sqlop} ?, false)")
     params.extend([ptr, ptr, v])
     return f"coalesce(json_type({column}, ?) = 'VARCHAR' AND json_extract_string({column}, ?) {sqlop} ?, false)"
 
@@ -329,6 +329,53 @@ def bm25_index(con,
     con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('fts_version', ?), ('fts_settings', ?)", [version, settings])
     return True
 
+# %% ../nbs/05_retrieval.ipynb #f6984f2f
+class Bm25Postings:
+    "BM25 weights of the fts index as per-term postings lists, for one (k1, b)."
+    def __init__(self, con, k1: float = 1.2, b: float = 0.75):
+        import numpy as np
+        self.k1, self.b = k1, b
+        n, avgdl = con.execute("SELECT num_docs, avgdl FROM fts_main_chunks.stats").fetchone()
+        docs = con.execute("SELECT docid, name, len FROM fts_main_chunks.docs ORDER BY docid").to_arrow_table()
+        self.names = np.asarray(docs.column("name").to_pylist(), dtype=object)
+        docid = docs.column("docid").to_numpy(); lens = docs.column("len").to_numpy().astype(np.float64)
+        self._row = {int(d): i for i, d in enumerate(docid)}
+        tf = con.execute("""SELECT t.termid, t.docid, count(*)::DOUBLE AS tf, any_value(d.df)::DOUBLE AS df
+            FROM fts_main_chunks.terms t JOIN fts_main_chunks.dict d USING (termid) GROUP BY ALL ORDER BY ALL""").to_arrow_table()
+        term, doc = tf.column("termid").to_numpy(), tf.column("docid").to_numpy()
+        f, df = tf.column("tf").to_numpy(), tf.column("df").to_numpy()
+        rows = np.searchsorted(docid, doc)
+        idf = np.log10((n - df + 0.5) / (df + 0.5) + 1)  # fts uses log base 10: the ranking is the same
+        self.weight = idf * (f * (k1 + 1) / (f + k1 * (1 - b + b * lens[rows] / avgdl)))
+        self.doc = rows
+        nterms = int(term.max()) + 1 if len(term) else 0
+        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=nterms))]) if len(term) else np.zeros(1, np.int64)
+
+    def scores(self, termids):
+        "BM25 score of every document (row order of `names`) for the given query term ids."
+        import numpy as np
+        sel = [np.arange(self.ptr[t], self.ptr[t + 1]) for t in termids if 0 <= t < len(self.ptr) - 1]
+        if not sel: return np.zeros(len(self.names))
+        idx = np.concatenate(sel)
+        return np.bincount(self.doc[idx], weights=self.weight[idx], minlength=len(self.names))
+
+_BM25_CACHE: dict[tuple, Bm25Postings] = {}
+
+def bm25_postings(con, k1: float = 1.2, b: float = 0.75) -> Bm25Postings:
+    "The cached `Bm25Postings` for the store's current fts index and `(k1, b)`."
+    bm25_index(con)
+    key = (_db_key(con), store_version(con), con.execute("SELECT value FROM corpus_state WHERE key = 'fts_settings'").fetchone()[0], k1, b)
+    if key not in _BM25_CACHE:
+        for old in [k for k in _BM25_CACHE if k[0] == key[0] and k[1:3] != key[1:3]]: del _BM25_CACHE[old]
+        _BM25_CACHE[key] = Bm25Postings(con, k1, b)
+    return _BM25_CACHE[key]
+
+def query_terms(con, query: str) -> list[int]:
+    "Term ids of `query`, tokenised and stemmed by the fts index's own macros."
+    stemmer = json.loads(con.execute("SELECT value FROM corpus_state WHERE key = 'fts_settings'").fetchone()[0])[0]
+    return [t for (t,) in con.execute("""SELECT DISTINCT d.termid FROM fts_main_chunks.dict d
+        JOIN (SELECT unnest(fts_main_chunks.tokenize(?)) AS tok) q ON d.term = stem(q.tok, ?)""", [query, stemmer]).fetchall()]
+
 # %% ../nbs/05_retrieval.ipynb #6378263d
 def hnsw_index(con,
                m: int = 16,  # Graph degree
@@ -389,12 +436,16 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
             return _ranked(con, query, qvec, "vector", k, filters, nprobe, params)
         return [(c, float(s)) for c, s in rows]
     if mode == "bm25":
-        bm25_index(con)
-        rows = con.execute(f"""SELECT chunk_id, score FROM (
-              SELECT chunk_id, metadata, fts_main_chunks.match_bm25(chunk_id, ?, k := ?, b := ?) AS score FROM chunks)
-            WHERE score IS NOT NULL AND {sql} ORDER BY score DESC, chunk_id LIMIT ?""",
-            [query, params.bm25_k1, params.bm25_b, *fparams, k]).fetchall()
-        return [(c, float(s)) for c, s in rows]
+        import numpy as np
+        post = bm25_postings(con, params.bm25_k1, params.bm25_b)
+        sc = post.scores(query_terms(con, query))
+        hit = np.flatnonzero(sc > 0)
+        if filters is not None:
+            ok = {c for (c,) in con.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN (SELECT unnest(?)) AND {sql}",
+                                            [post.names[hit].tolist(), *fparams]).fetchall()}
+            hit = np.asarray([i for i in hit if post.names[i] in ok], dtype=np.int64)
+        top = hit[np.lexsort((post.names[hit].astype(str), -sc[hit]))][:k] if len(hit) else hit
+        return [(post.names[i], float(sc[i])) for i in top]
     raise InputError(f"unknown search mode {mode!r}", hint="use one of vector, ivf, hnsw, bm25, hybrid")
 
 def rrf(rankings: Sequence[Sequence[str]],  # Ranked id lists, best first
