@@ -401,13 +401,22 @@ class HybridParams:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
+def _with_ids(con, ids: Sequence[str], sql: str, params: list | None = None) -> list[tuple]:
+    "Run `sql` with the table `_aiwb_ids(chunk_id, rank)` bound to `ids` (an Arrow table: a Python list parameter is slow)."
+    import pyarrow as pa
+    con.register("_aiwb_ids", pa.table({"chunk_id": pa.array(list(ids), pa.string()), "rank": pa.array(range(len(ids)), pa.int64())}))
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.unregister("_aiwb_ids")
+
 def _sources(con, ids: Sequence[str], scores: Sequence[float]) -> list[Source]:
     "Fetch chunk rows for `ids`, in that order, as `Source`s."
     if len(ids) == 0: return []
-    rows = {r[0]: r for r in con.execute(
-        "SELECT chunk_id, doc_id, text, metadata FROM chunks WHERE chunk_id IN (SELECT unnest(?))", [list(ids)]).fetchall()}
-    return [Source(chunk_id=c, doc_id=rows[c][1], text=rows[c][2], score=float(s),
-                   metadata=json.loads(rows[c][3]) if rows[c][3] else {}) for c, s in zip(ids, scores) if c in rows]
+    rows = _with_ids(con, ids, "SELECT c.chunk_id, c.doc_id, c.text, c.metadata FROM chunks c JOIN _aiwb_ids USING (chunk_id) ORDER BY rank")
+    by_id = {r[0]: r for r in rows}
+    return [Source(chunk_id=c, doc_id=by_id[c][1], text=by_id[c][2], score=float(s),
+                   metadata=json.loads(by_id[c][3]) if by_id[c][3] else {}) for c, s in zip(ids, scores) if c in by_id]
 
 def _allowed_rows(con, vi: VectorIndex, filters) -> Any:
     "Positions in `vi` of the chunks that pass `filters`."
@@ -441,8 +450,8 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         sc = post.scores(query_terms(con, query))
         hit = np.flatnonzero(sc > 0)
         if filters is not None:
-            ok = {c for (c,) in con.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN (SELECT unnest(?)) AND {sql}",
-                                            [post.names[hit].tolist(), *fparams]).fetchall()}
+            ok = {c for (c,) in _with_ids(con, post.names[hit].tolist(),
+                                          f"SELECT chunk_id FROM chunks JOIN _aiwb_ids USING (chunk_id) WHERE {sql}", fparams)}
             hit = np.asarray([i for i in hit if post.names[i] in ok], dtype=np.int64)
         top = hit[np.lexsort((post.names[hit].astype(str), -sc[hit]))][:k] if len(hit) else hit
         return [(post.names[i], float(sc[i])) for i in top]

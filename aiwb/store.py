@@ -352,11 +352,14 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, bar=None
     })
     con.execute("BEGIN TRANSACTION")
     try:
-        ids = [d["doc_id"] for d in docs]
-        con.execute("DELETE FROM chunks WHERE doc_id IN (SELECT unnest(?))", [ids])
-        con.execute("DELETE FROM documents WHERE doc_id IN (SELECT unnest(?))", [ids])
-        con.executemany("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata) VALUES (?, ?, ?, ?, ?, ?)",
-                        [[d["doc_id"], d["source"], d["title"], d["content_hash"], len(d["text"]), json.dumps(d["metadata"])] for d in docs])
+        _delete_rows(con, [d["doc_id"] for d in docs])
+        con.register("_aiwb_docs", pa.table({
+            "doc_id": [d["doc_id"] for d in docs], "source": [d["source"] for d in docs], "title": [d["title"] for d in docs],
+            "content_hash": [d["content_hash"] for d in docs], "n_chars": pa.array([len(d["text"]) for d in docs], pa.int32()),
+            "metadata": [json.dumps(d["metadata"]) for d in docs]}))
+        con.execute("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata) "
+                    "SELECT doc_id, source, title, content_hash, n_chars, metadata FROM _aiwb_docs")
+        con.unregister("_aiwb_docs")
         con.register("_aiwb_batch", table)
         con.execute("INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, metadata, "
                     f"embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_batch")
@@ -373,12 +376,21 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, bar=None
                          hint="nothing from this batch was stored; fix the cause and re-run ingest") from None
     return len(rows), len(new_cache)
 
+def _delete_rows(con, ids: list[str]) -> None:
+    "Delete the documents `ids` and their chunks (inside the caller's transaction); ids go in as an Arrow table."
+    import pyarrow as pa
+    con.register("_aiwb_del", pa.table({"doc_id": pa.array(ids, pa.string())}))
+    try:
+        con.execute("DELETE FROM chunks WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
+        con.execute("DELETE FROM documents WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
+    finally:
+        con.unregister("_aiwb_del")
+
 def _delete_docs(con, ids: list[str]) -> None:
     "Delete documents and their chunks in one transaction."
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM chunks WHERE doc_id IN (SELECT unnest(?))", [ids])
-        con.execute("DELETE FROM documents WHERE doc_id IN (SELECT unnest(?))", [ids])
+        _delete_rows(con, ids)
         con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [corpus_version(con)])
         con.execute("COMMIT")
     except Exception as e:
