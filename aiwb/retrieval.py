@@ -16,7 +16,7 @@ from .embeddings import EMBEDDING_DIM, embed
 # %% auto #0
 __all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'matches', 'compile_filter', 'VectorIndex',
            'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings',
-           'query_terms', 'hnsw_index', 'HybridParams', 'rrf', 'search']
+           'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -216,12 +216,12 @@ class VectorIndex:
         q2 = q[None] if single else q
         if rows is None:
             s = q2 @ self.matrix.T if len(q2) > 1 else (self.matrix @ q2[0])[None]
-            pos = _topk(s, k)
+            top = _topk(s, k); pos = top
         else:
             rows = np.asarray(rows, dtype=np.int64)
             s = q2 @ self.matrix[rows].T
-            pos = rows[_topk(s, k)] if len(rows) else np.zeros((len(q2), 0), np.int64)
-        sc = np.einsum("md,mkd->mk", q2, self.matrix[pos]) if pos.size else np.zeros(pos.shape, np.float32)
+            top = _topk(s, k); pos = rows[top]
+        sc = np.take_along_axis(s, top, -1)
         return (pos[0], sc[0]) if single else (pos, sc)
 
 # %% ../nbs/05_retrieval.ipynb #3d575f12
@@ -268,9 +268,12 @@ def search_ivf(self: VectorIndex, queries, k: int = 10, nprobe: int = 8):
     q2 = q[None] if single else q
     cells = _topk(q2 @ self.centroids.T, nprobe)
     out_p = np.zeros((len(q2), k), np.int64) - 1; out_s = np.full((len(q2), k), -np.inf, np.float32)
+    off = self.offsets
     for j, qv in enumerate(q2):
-        rows = np.concatenate([np.arange(self.offsets[c], self.offsets[c + 1]) for c in cells[j]])
-        s = self.matrix[rows] @ qv if len(rows) else np.zeros(0, np.float32)
+        cs = [c for c in cells[j] if off[c + 1] > off[c]]
+        if not cs: continue
+        s = np.concatenate([self.matrix[off[c]:off[c + 1]] @ qv for c in cs])  # contiguous slices: no copy of the rows
+        rows = np.concatenate([np.arange(off[c], off[c + 1]) for c in cs])
         top = _topk(s[None], k)[0]
         out_p[j, :len(top)], out_s[j, :len(top)] = rows[top], s[top]
     return (out_p[0], out_s[0]) if single else (out_p, out_s)
@@ -308,16 +311,20 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     return vi
 
 # %% ../nbs/05_retrieval.ipynb #37634a1f
+_FTS_DEFAULTS = ("porter", "english", r"(\.|[^a-z0-9])+")
+
 def bm25_index(con,
-               stemmer: str = "porter",  # fts stemmer ('none' to disable)
-               stopwords: str = "english",  # 'english' or 'none'
-               ignore: str = r"(\.|[^a-z0-9])+",  # Regex of characters that separate tokens (after lower-casing)
+               stemmer: str | None = None,  # fts stemmer, e.g. 'porter', 'english' (Snowball), 'none'; default: as last built, else 'porter'
+               stopwords: str | None = None,  # 'english' or 'none'; default: as last built, else 'english'
+               ignore: str | None = None,  # Regex of characters that separate tokens (after lower-casing); default keeps digits
                force: bool = False,  # Rebuild even if the corpus has not changed
               ) -> bool:
-    "Build (or rebuild when stale) the fts index over chunk text; return whether it was built."
+    "Build the fts index over chunk text, or rebuild it when the corpus or the settings changed; return whether it was built."
     version = store_version(con)
-    settings = json.dumps([stemmer, stopwords, ignore])
     state = dict(con.execute("SELECT key, value FROM corpus_state WHERE key IN ('fts_version', 'fts_settings')").fetchall())
+    last = json.loads(state["fts_settings"]) if "fts_settings" in state else list(_FTS_DEFAULTS)
+    stemmer, stopwords, ignore = (a if a is not None else d for a, d in zip((stemmer, stopwords, ignore), last))
+    settings = json.dumps([stemmer, stopwords, ignore])
     if not force and state.get("fts_version") == version and state.get("fts_settings") == settings:
         return False
     for name, v in (("stemmer", stemmer), ("stopwords", stopwords)):
@@ -393,11 +400,12 @@ def hnsw_index(con,
 # %% ../nbs/05_retrieval.ipynb #360e67cb
 @dataclass
 class HybridParams:
-    "Weighted reciprocal-rank fusion: score = Σ weight / (rrf_k + rank)."
+    "How `hybrid` fuses `vector` and `bm25`: weighted RRF (Σ weight / (rrf_k + rank)) or z-scored score fusion."
     vector_weight: float = 1.0
     bm25_weight: float = 1.0
     rrf_k: float = 60.0
     depth: int = 100  # Ranks taken from each mode
+    fusion: str = "rrf"  # "rrf", or "zscore": weights × scores standardised over each mode's top `depth`
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
@@ -426,6 +434,14 @@ def _allowed_rows(con, vi: VectorIndex, filters) -> Any:
     if vi._pos is None: vi._pos = {c: i for i, c in enumerate(vi.ids)}
     return np.asarray(sorted(vi._pos[c] for c in ids if c in vi._pos), dtype=np.int64)
 
+def vector_literal(vec) -> str:
+    "A query vector as a `FLOAT[384]` SQL literal of finite numbers (binding a 384-element Python list costs ~40 ms)."
+    import numpy as np
+    v = np.asarray(vec, dtype=np.float32).reshape(-1)
+    if v.shape != (EMBEDDING_DIM,) or not np.isfinite(v).all():
+        raise InputError(f"a query vector must be {EMBEDDING_DIM} finite numbers, got shape {v.shape}", hint="pass embed([text])[0]")
+    return "[" + ",".join(repr(float(x)) for x in v) + f"]::FLOAT[{EMBEDDING_DIM}]"
+
 def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, params: HybridParams) -> list[tuple[str, float]]:
     "(chunk_id, score) best first for one mode."
     if mode in ("vector", "ivf"):
@@ -438,9 +454,9 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         return [(vi.ids[p], float(s)) for p, s in zip(pos, sc) if p >= 0]
     sql, fparams = compile_filter(filters)
     if mode == "hnsw":
-        rows = con.execute(f"""SELECT chunk_id, 1 - array_cosine_distance(embedding, ?::FLOAT[{EMBEDDING_DIM}]) AS score
-            FROM chunks WHERE {sql} ORDER BY array_cosine_distance(embedding, ?::FLOAT[{EMBEDDING_DIM}]) LIMIT ?""",
-            [qvec.tolist(), *fparams, qvec.tolist(), k]).fetchall()
+        v = vector_literal(qvec)
+        rows = con.execute(f"""SELECT chunk_id, 1 - array_cosine_distance(embedding, {v}) AS score
+            FROM chunks WHERE {sql} ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""", [*fparams, k]).fetchall()
         if len(rows) < k and filters is not None:
             return _ranked(con, query, qvec, "vector", k, filters, nprobe, params)
         return [(c, float(s)) for c, s in rows]
@@ -456,6 +472,22 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         top = hit[np.lexsort((post.names[hit].astype(str), -sc[hit]))][:k] if len(hit) else hit
         return [(post.names[i], float(sc[i])) for i in top]
     raise InputError(f"unknown search mode {mode!r}", hint="use one of vector, ivf, hnsw, bm25, hybrid")
+
+def zscore_fusion(runs: Sequence[Sequence[tuple[str, float]]],  # (id, score) lists, best first
+                  weights: Sequence[float] | None = None,  # One weight per run
+                 ) -> list[tuple[str, float]]:
+    "Score fusion: each run's scores standardised over the run (an id missing from a run gets that run's lowest), weighted and summed."
+    import numpy as np
+    weights = weights or [1.0] * len(runs)
+    fused: dict[str, float] = {}
+    ids = {i for run in runs for i, _ in run}
+    for w, run in zip(weights, runs):
+        if not run: continue
+        sc = np.array([s for _, s in run], dtype=np.float64)
+        mu, sd = sc.mean(), sc.std() or 1.0
+        z = dict(zip((i for i, _ in run), (sc - mu) / sd)); floor = (sc.min() - mu) / sd
+        for i in ids: fused[i] = fused.get(i, 0.0) + w * z.get(i, floor)
+    return sorted(fused.items(), key=lambda t: (-t[1], t[0]))
 
 def rrf(rankings: Sequence[Sequence[str]],  # Ranked id lists, best first
         weights: Sequence[float] | None = None,  # One weight per ranking; default all 1
@@ -496,7 +528,13 @@ def search(con,  # Open aiwb DuckDB connection
     if mode == "hybrid":
         vec = _ranked(con, query, qvec, "vector", params.depth, filters, nprobe, params)
         kw = _ranked(con, query, qvec, "bm25", params.depth, filters, nprobe, params)
-        fused = rrf([[c for c, _ in vec], [c for c, _ in kw]], [params.vector_weight, params.bm25_weight], params.rrf_k)[:k]
+        weights = [params.vector_weight, params.bm25_weight]
+        if params.fusion == "zscore":
+            fused = zscore_fusion([vec, kw], weights)[:k]
+        elif params.fusion == "rrf":
+            fused = rrf([[c for c, _ in vec], [c for c, _ in kw]], weights, params.rrf_k)[:k]
+        else:
+            raise InputError(f"unknown fusion {params.fusion!r}", hint="use HybridParams(fusion='rrf') or 'zscore'")
         return _sources(con, [c for c, _ in fused], [s for _, s in fused])
     ranked = _ranked(con, query, qvec, mode, k, filters, nprobe, params)
     return _sources(con, [c for c, _ in ranked], [s for _, s in ranked])

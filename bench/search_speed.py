@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/search_speed.py [--sizes 100000,1000000] [--queries 50] [--hnsw-max 100000]
 
-Synthetic clustered, embedding-like unit vectors (384 dims; 1,000 clusters, each point ~0.6 cosine from its centre)
+Synthetic clustered, embedding-like unit vectors (384 dims; 1,000 clusters, each point ~0.7 cosine from its centre)
 are written to a DuckDB store through Arrow — the store of record — and every mode reads them from there. Queries
 are fresh draws from the same distribution. recall@10 is against exact top-10. Latency is the median over the
 queries (single) and the per-query time of one batch of all queries (batched).
@@ -31,7 +31,7 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
-def clustered(n: int, rng, centres, noise: float = 0.75, block: int = 100_000):
+def clustered(n: int, rng, centres, noise: float = 1.0, block: int = 100_000):
     "n unit vectors around random `centres`, generated in blocks (float32 throughout)."
     import numpy as np
     out = np.empty((n, DIM), np.float32)
@@ -107,7 +107,7 @@ def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
                  f"Arrow read {read_s:.1f} s, +{rss_mb() - rss0:.0f} MB"))
 
     t = time.perf_counter(); vi.build_ivf(nlist=int(2 * n ** 0.5), iters=6, sample=min(n, 100_000)); build_s = time.perf_counter() - t
-    for nprobe in (8, 16, 32, 64):
+    for nprobe in (16, 32, 64, 128):
         pos, _ = vi.search_ivf(queries, 10, nprobe=nprobe)
         r = recall(as_rows(pos), truth)
         iv1 = timed(lambda i: vi.search_ivf(queries[i], 10, nprobe=nprobe), range(nq))
@@ -117,16 +117,17 @@ def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
     qv = queries[0]
     full = timed(lambda i: search(con, "q", k=10, mode="vector", query_vector=queries[i]), range(min(nq, 20)))
     rows.append((n, "search(mode='vector') end to end", full, None, None, "incl. fetching the 10 rows from DuckDB"))
-    sql = (f"SELECT chunk_id FROM chunks ORDER BY array_cosine_distance(embedding, ?::FLOAT[{DIM}]) LIMIT 10")
+    from aiwb.retrieval import vector_literal
+    sql = "SELECT chunk_id FROM chunks ORDER BY array_cosine_distance(embedding, {}) LIMIT 10"
     nsql = 5 if n > 200_000 else 10
-    db1 = timed(lambda i: con.execute(sql, [queries[i].tolist()]).fetchall(), range(nsql))
+    db1 = timed(lambda i: con.execute(sql.format(vector_literal(queries[i]))).fetchall(), range(nsql))
     rows.append((n, "DuckDB SQL brute force", db1, None, 1.0, f"{nsql} queries"))
     if n <= hnsw_max:
         t = time.perf_counter(); hnsw_index(con, m=16, ef_construction=128); hb = time.perf_counter() - t
         for ef in (64, 256):
             con.execute(f"SET hnsw_ef_search = {ef}")
-            found = [[mapping[r[0]] for r in con.execute(sql, [q.tolist()]).fetchall()] for q in queries]
-            h1 = timed(lambda i: con.execute(sql, [queries[i].tolist()]).fetchall(), range(nq))
+            found = [[mapping[r[0]] for r in con.execute(sql.format(vector_literal(q))).fetchall()] for q in queries]
+            h1 = timed(lambda i: con.execute(sql.format(vector_literal(queries[i]))).fetchall(), range(nq))
             rows.append((n, f"hnsw (DuckDB vss) ef_search={ef}", h1, None, recall(found, truth), f"build {hb:.0f} s" if ef == 64 else ""))
     else:
         rows.append((n, "hnsw (DuckDB vss)", None, None, None, f"not built above {hnsw_max:,} rows (see 100k build time)"))
