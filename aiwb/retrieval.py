@@ -246,7 +246,7 @@ def build_ivf(self: VectorIndex,
         cent = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     assign = _assign(self.matrix, cent)
     order = np.argsort(assign, kind="stable")
-    self.matrix = self.matrix[order]  # one gathered copy; the unordered matrix (often a read-only Arrow view) is released
+    self.matrix = self.matrix[order]  # one gathered copy while it runs; the unordered matrix is then released
     self.ids = self.ids[order]
     self.offsets = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nlist))])
     self.centroids = cent.astype(np.float32)
@@ -300,11 +300,15 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     vi = _INDEX_CACHE.get(key)
     if vi is None:
         for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
-        tbl = con.execute("SELECT chunk_id, embedding FROM chunks ORDER BY chunk_id").to_arrow_table()
-        emb = tbl.column("embedding").combine_chunks()
-        flat = emb.values.to_numpy(zero_copy_only=True) if len(emb) else np.zeros(0, np.float32)
-        vi = VectorIndex(np.asarray(tbl.column("chunk_id").to_pylist(), dtype=object),
-                         flat.reshape(-1, EMBEDDING_DIM), version=key[1])
+        n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        matrix = np.empty((n, EMBEDDING_DIM), np.float32); ids = np.empty(n, dtype=object)
+        reader = con.execute("SELECT chunk_id, embedding FROM chunks ORDER BY chunk_id").to_arrow_reader(65536)
+        i = 0
+        for batch in reader:  # one Arrow batch at a time: peak memory is the matrix plus one batch
+            m = len(batch)
+            matrix[i:i + m] = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(m, EMBEDDING_DIM)
+            ids[i:i + m] = batch.column(0).to_pylist(); i += m
+        vi = VectorIndex(ids[:i], matrix[:i], version=key[1])
         _INDEX_CACHE[key] = vi
     if ivf and vi.centroids is None:
         vi.build_ivf(**ivf_kwargs)
