@@ -25,7 +25,7 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/aiwb demo
+	AIWB_HOME=$${AIWB_HOME:-$(CURDIR)/.aiwb} $(BIN)/aiwb demo
 
 test: setup sync-check nbtest pytest docs
 
@@ -38,6 +38,7 @@ sync-check: setup
 	  echo "nbdev_clean/nbdev_export changed files: notebooks and package are out of sync:"; \
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi; \
 	echo "notebooks clean and in sync with aiwb/"
+	$(BIN)/python tools/make_readme.py --check
 
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
@@ -46,17 +47,17 @@ nbtest: setup
 pytest: setup
 	$(BIN)/python -m pytest -q tests
 
+# Quarto cannot be installed everywhere: render nbdev's processed notebooks with smalldocs (pure Python).
+# Where Quarto exists, `nbdev_docs` builds the same site from the same _quarto.yml.
 docs: setup
-	rm -rf _proc _docs
-	$(BIN)/nbdev_proc_nbs
-	$(BIN)/python tools/build_docs.py _proc _docs
-	test -f _docs/index.html
+	$(BIN)/python tools/build_docs.py
+
+# Benchmarks (not part of `make test`): each prints a table against a baseline measured in the same run.
+bench: setup
+	$(BIN)/python bench/run_all.py
 
 lab: setup
 	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root,)
-
-bench: setup
-	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf _proc _docs .pytest_cache

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 # %% auto #0
 __all__ = ['Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError', 'aiwb_home', 'Config',
-           'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion', 'stable_hash', 'extension_file',
-           'migrate', 'connect']
+           'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion', 'stable_hash', 'interactive',
+           'extension_file', 'migrate', 'connect']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
 class AiwbError(Exception):
@@ -195,6 +195,17 @@ class Completion:
 def stable_hash(*parts: str, n: int = 16) -> str:
     "Hex SHA-256 of `parts` joined by NUL bytes, cut to `n` characters."
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:n]
+
+# %% ../nbs/00_core.ipynb #c9ac4e2d
+class interactive:
+    "Display a plotly figure as plotly JSON (for Jupyter) and as HTML (for the docs site)."
+    def __init__(self, fig):
+        self.fig = fig
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        figure_json = self.fig.to_json()
+        html = self.fig.to_html(full_html=False, include_plotlyjs="directory", div_id=f"fig-{stable_hash(figure_json)}")
+        return {"application/vnd.plotly.v1+json": json.loads(figure_json), "text/html": html}
 
 # %% ../nbs/00_core.ipynb #c3cbf291
 def extension_file(name: str,  # Extension name: "vss" or "fts"

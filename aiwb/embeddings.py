@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .core import DependencyError
+from .core import ConfigError, DependencyError
 
 # %% auto #0
-__all__ = ['MODEL_NAME', 'EMBEDDING_DIM', 'model_path', 'load_tokenizer', 'count_tokens', 'load_model', 'embed']
+__all__ = ['MODEL_NAME', 'EMBEDDING_DIM', 'model_path', 'load_tokenizer', 'count_tokens', 'torch_threads', 'load_model', 'embed']
 
 # %% ../nbs/00a_embeddings.ipynb #7f9b6a60
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -46,6 +46,16 @@ def count_tokens(text: str) -> int:
     return len(load_tokenizer().encode(text, add_special_tokens=False).ids) if text else 0
 
 # %% ../nbs/00a_embeddings.ipynb #e2a13dcb
+def torch_threads() -> int:
+    "Threads torch may use: `$AIWB_TORCH_THREADS`, default 1."
+    value = os.environ.get("AIWB_TORCH_THREADS", "1")
+    try:
+        n = int(value)
+        if n < 1: raise ValueError
+    except ValueError:
+        raise ConfigError(f"AIWB_TORCH_THREADS must be a positive integer, got {value!r}", hint="e.g. AIWB_TORCH_THREADS=2") from None
+    return n
+
 @functools.cache
 def load_model():
     "The sentence-transformers model, loaded once from the package directory on the CPU."
@@ -55,7 +65,9 @@ def load_model():
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise DependencyError("sentence-transformers is not installed", hint="pip install sentence-transformers") from None
+    import torch
     import transformers
+    torch.set_num_threads(torch_threads())
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     return SentenceTransformer(str(model_path()), device="cpu")

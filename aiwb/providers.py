@@ -157,7 +157,11 @@ class ExtractiveBaseline:
                           sources=used, abstained=abstained, path=self.name)
 
 # %% ../nbs/02_providers.ipynb #38368bd1
-PROVIDERS: dict[str, Callable[..., Provider] | str] = {"local": ExtractiveBaseline}
+PROVIDERS: dict[str, Callable[..., Provider] | str] = {
+    "local": ExtractiveBaseline,
+    "anthropic": "aiwb.llm:AnthropicProvider",  # official SDKs, imported on first use (see 02c_llm)
+    "openai": "aiwb.llm:OpenAIProvider",
+}
 
 def register_provider(name: str,  # Name users ask for
                       factory: Callable[..., Provider] | str,  # A factory, or "module:attribute" imported on first use

@@ -19,7 +19,7 @@ from .providers import split_sentences
 # %% auto #0
 __all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'STORE_MIGRATIONS', 'read_document', 'Document', 'read_jsonl',
            'load_beir', 'chunk_text', 'text_hash', 'embed_cached', 'IngestReport', 'discover_files', 'corpus_version',
-           'ingest_documents', 'ingest', 'search']
+           'ingest_documents', 'ingest', 'chunk_size_figure', 'search']
 
 # %% ../nbs/04_store.ipynb #3fb23714
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -333,12 +333,11 @@ def corpus_version(con) -> str:
     return stable_hash(*(f"{d}:{h}" for d, h in rows)) if rows else "empty"
 
 # %% ../nbs/04_store.ipynb #abf787da
-def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, bar=None) -> tuple[int, int]:
+def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple[int, int]:
     "Replace/insert `docs` (with chunks, vectors and new cache rows) in one transaction; return (chunks written, embedded)."
     import pyarrow as pa
     rows = [(d, i, c) for d in docs for i, c in enumerate(d["chunks"])]
-    vectors, new_cache = embed_cached(con, [c for _, _, c in rows], batch_size=batch_size, progress=bar)
-    if bar is not None: bar.update(len(rows) - len(new_cache))
+    vectors, new_cache = embed_cached(con, [c for _, _, c in rows], batch_size=batch_size)
     flat = pa.array(vectors.reshape(-1), type=pa.float32())
     table = pa.table({
         "chunk_id": [stable_hash(d["content_hash"], d["doc_id"], str(i)) for d, i, _ in rows],
@@ -410,16 +409,18 @@ def _to_json(meta: dict[str, Any], where: str) -> dict[str, Any]:
 def ingest_documents(con,  # Open aiwb DuckDB connection
                      docs: Iterable[Document],  # Documents to store
                      config: Config | None = None,  # Chunk sizes and batch size; default `load_config()`
-                     progress: bool = False,  # Show a progress bar over chunks
+                     progress: bool = False,  # Show a progress bar over documents
                      scope: str | None = None,  # Source prefix owned by this call: stored documents under it not seen are deleted
                      chunk: bool = True,  # False: one chunk per document (the model truncates at 256 tokens)
-                     commit_every: int = 1024,  # Chunks per transaction
+                     commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
                      report: IngestReport | None = None,  # Report to add to
                     ) -> IngestReport:
     "Store `docs`: dedupe by content hash, chunk, embed through the cache, write in per-batch transactions."
     config = config or load_config()
+    commit_every = commit_every or config.batch_size
     migrate(con, STORE_MIGRATIONS)
     report = report or IngestReport()
+    docs = list(docs)
     stored = dict(con.execute("SELECT doc_id, content_hash FROM documents").fetchall())
     by_hash = {h: d for d, h in stored.items()}
     pending: list[dict[str, Any]] = []
@@ -427,15 +428,16 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(desc="embed", unit="chunk")
+        bar = tqdm(total=len(docs), desc="ingest", unit="doc")
 
     def flush():
         if pending:
-            written, embedded = _write_batch(con, pending, config.batch_size, bar)
+            written, embedded = _write_batch(con, pending, config.batch_size)
             report.chunks_written += written; report.chunks_embedded += embedded
             pending.clear()
 
     for doc in docs:
+        if bar is not None: bar.update(1)
         if doc.doc_id in seen:
             raise InputError(f"document id {doc.doc_id!r} occurs twice", hint="give every document its own id")
         seen.add(doc.doc_id)
@@ -453,7 +455,6 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
             n_tokens = [count_tokens(c) for c in chunks]
         else:
             chunks, n_tokens = [doc.text], [count_tokens(doc.text)]
-        if bar is not None: bar.total = (bar.total or 0) + len(chunks); bar.refresh()
         pending.append({"doc_id": doc.doc_id, "source": doc.source or doc.doc_id, "title": doc.title, "text": doc.text,
                         "content_hash": h, "chunks": chunks, "n_tokens": n_tokens,
                         "metadata": _to_json(doc.metadata, doc.doc_id)})
@@ -476,7 +477,7 @@ def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
            progress: bool = False,  # Show a progress bar
            metadata: dict[str, Any] | None = None,  # User fields stored with every document
            chunk: bool = True,  # False: one chunk per document
-           commit_every: int = 1024,  # Chunks per transaction
+           commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
           ) -> IngestReport:
     "Ingest the documents at `path`; a folder is synchronised: documents removed from it are deleted."
     root = Path(path).expanduser()
@@ -507,6 +508,18 @@ def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
         scope = None
     return ingest_documents(con, docs, config, progress=progress, scope=scope, chunk=chunk,
                             commit_every=commit_every, report=report)
+
+# %% ../nbs/04_store.ipynb #46844e37
+def chunk_size_figure(con, max_tokens: int | None = None):
+    "A plotly histogram of the stored chunks' token counts, with the chunk limit marked."
+    import plotly.graph_objects as go
+    sizes = [n for (n,) in con.execute("SELECT n_tokens FROM chunks").fetchall()]
+    fig = go.Figure(go.Histogram(x=sizes, nbinsx=30, name="chunks"))
+    if max_tokens:
+        fig.add_vline(x=max_tokens, line_dash="dash", annotation_text=f"limit {max_tokens}")
+    fig.update_layout(title=f"{len(sizes)} chunks by size", xaxis_title="tokens (all-MiniLM-L6-v2)",
+                      yaxis_title="chunks", height=320, margin=dict(t=50, b=40, l=50, r=20))
+    return fig
 
 # %% ../nbs/04_store.ipynb #623c3c89
 def search(con,  # Open aiwb DuckDB connection
