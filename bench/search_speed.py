@@ -73,8 +73,8 @@ iv = []
 for v in q:
     t = time.perf_counter(); vi.search_ivf(v, 10, nprobe=32); iv.append(time.perf_counter() - t)
 rec = float(np.mean([len(set(vi.ids[p]) & tr) / 10 for p, tr in zip(vi.search_ivf(q, 10, nprobe=32)[0], truth)]))
-print(json.dumps(dict(read_s=read_s, rss_load=rss_load, exact_ms=float(np.median(ex)) * 1000, build_s=build_s, rss_ivf=rss(),
-                      ivf_ms=float(np.median(iv)) * 1000, ivf_recall=rec, peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)))
+print('RESULT ' + json.dumps(dict(read_s=read_s, rss_load=rss_load, exact_ms=float(np.median(ex)) * 1000, build_s=build_s, rss_ivf=rss(),
+                      ivf_ms=float(np.median(iv)) * 1000, ivf_recall=rec, peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3)), flush=True)
 """
 
 
@@ -171,7 +171,7 @@ def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
     np.save(home / f"q{n}.npy", queries)
     out = subprocess.run([sys.executable, "-c", SERVE, str(home / f"n{n}"), str(home / f"q{n}.npy")],
                          capture_output=True, text=True, check=True).stdout
-    r = json.loads(out.strip().splitlines()[-1])
+    r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
     rows.append((n, "serving process: exact", r["exact_ms"], None, None,
                  f"RSS {r['rss_load']:.0f} MB after reading the store ({r['read_s']:.1f} s)"))
     rows.append((n, "serving process: ivf nprobe=32", r["ivf_ms"], None, r["ivf_recall"],
