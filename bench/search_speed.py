@@ -169,9 +169,11 @@ def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
     # a fresh process that only serves queries from the store: its memory is what a user's process costs
     import json, subprocess
     np.save(home / f"q{n}.npy", queries)
-    out = subprocess.run([sys.executable, "-c", SERVE, str(home / f"n{n}"), str(home / f"q{n}.npy")],
-                         capture_output=True, text=True, check=True).stdout
-    r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
+    res = subprocess.run([sys.executable, "-c", SERVE, str(home / f"n{n}"), str(home / f"q{n}.npy")], capture_output=True, text=True)
+    found = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    if res.returncode != 0 or not found:
+        sys.exit(f"the serving process failed (exit {res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    r = json.loads(found[0][len("RESULT "):])
     rows.append((n, "serving process: exact", r["exact_ms"], None, None,
                  f"RSS {r['rss_load']:.0f} MB after reading the store ({r['read_s']:.1f} s)"))
     rows.append((n, "serving process: ivf nprobe=32", r["ivf_ms"], None, r["ivf_recall"],
