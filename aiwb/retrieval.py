@@ -302,7 +302,7 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
         for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
         n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
         matrix = np.empty((n, EMBEDDING_DIM), np.float32); ids = np.empty(n, dtype=object)
-        reader = con.execute("SELECT chunk_id, embedding FROM chunks ORDER BY chunk_id").to_arrow_reader(65536)
+        reader = con.execute("SELECT chunk_id, embedding FROM chunks").to_arrow_reader(65536)  # storage order: a streaming scan, no sort
         i = 0
         for batch in reader:  # one Arrow batch at a time: peak memory is the matrix plus one batch
             m = len(batch)

@@ -170,7 +170,7 @@ def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
     import json, subprocess
     np.save(home / f"q{n}.npy", queries)
     res = subprocess.run([sys.executable, "-c", SERVE, str(home / f"n{n}"), str(home / f"q{n}.npy")], capture_output=True, text=True)
-    found = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    found = [line[line.index("RESULT ") :] for line in res.stdout.splitlines() if "RESULT " in line]  # after DuckDB's progress bar
     if res.returncode != 0 or not found:
         sys.exit(f"the serving process failed (exit {res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
     r = json.loads(found[0][len("RESULT "):])
