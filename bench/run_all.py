@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = [("overhead.py", []), ("faults.py", []), ("semantic_cache.py", [])]
+BENCHES = [("overhead.py", []), ("faults.py", []), ("semantic_cache.py", []), ("retrieval.py", []),
+           ("search_speed.py", []), ("ingest_speed.py", [])]
 
 if __name__ == "__main__":
     failed = []

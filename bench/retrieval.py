@@ -1,0 +1,159 @@
+"""SciFact retrieval quality: vector, BM25 and hybrid search through aiwb, beside published numbers and a naive RRF.
+
+    .venv/bin/python bench/retrieval.py [--fresh]
+
+The SciFact BEIR files are read from `../shared/data/scifact` beside the repository (or `$AIWB_SHARED_DATA/scifact`),
+never copied. The store lives in `$AIWB_BENCH_HOME` (default: a folder in the system temp dir) so a second run reuses
+its embeddings; `--fresh` starts from an empty store. Every tunable (BM25 k1/b, fusion weights, RRF k) is chosen on
+the 809 *train* queries; the table reports the 300 *test* queries.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLISHED = {"vector": (0.6451, 0.7833, "all-MiniLM-L6-v2, MTEB"), "bm25": (0.6874, 0.8187, "bm25s, MTEB"),
+             "bm25 (BEIR paper)": (0.665, None, "Thakur et al. 2021")}
+
+
+def shared_data() -> Path:
+    "The shared evaluation data folder: `$AIWB_SHARED_DATA`, else `<repo>/../shared/data`."
+    env = os.environ.get("AIWB_SHARED_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    if not (path / "scifact" / "corpus.jsonl").is_file():
+        sys.exit(f"SciFact not found under {path}/scifact: set AIWB_SHARED_DATA to the folder that holds scifact/")
+    return path
+
+
+def ndcg_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
+    "nDCG@k with graded relevance (as pytrec_eval / BEIR)."
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rels.values(), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at(ranked: list[str], rels: dict[str, int], k: int) -> float:
+    rel = {d for d, r in rels.items() if r > 0}
+    return len(rel & set(ranked[:k])) / len(rel) if rel else 0.0
+
+
+def evaluate(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> tuple[float, float, float]:
+    "Mean (nDCG@10, recall@10, recall@100) over the queries in `qrels`."
+    qs = list(qrels)
+    return tuple(sum(f(runs.get(q, []), qrels[q]) for q in qs) / len(qs)
+                 for f in (lambda r, q: ndcg_at(r, q, 10), lambda r, q: recall_at(r, q, 10), lambda r, q: recall_at(r, q, 100)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fresh", action="store_true", help="start from an empty store (re-embeds the corpus)")
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    from aiwb.core import connect, load_config
+    from aiwb.embeddings import embed
+    from aiwb.retrieval import HybridParams, _ranked, bm25_index, rrf, search, zscore_fusion
+    from aiwb.store import ingest_documents, load_beir
+
+    data = shared_data() / "scifact"
+    home = Path(os.environ.get("AIWB_BENCH_HOME", Path(tempfile.gettempdir()) / "aiwb-bench-scifact"))
+    if args.fresh and home.exists(): shutil.rmtree(home)
+    cfg = load_config(env={"AIWB_HOME": str(home)})
+    con = connect(config=cfg)
+    docs, test_q, test_qrels = load_beir(data, "test")
+    _, train_q, train_qrels = load_beir(data, "train")
+    t = time.perf_counter()
+    # One chunk per abstract, "title\n\ntext" — the text MTEB embeds (the model truncates at 256 tokens).
+    rep = ingest_documents(con, docs, cfg, chunk=False)
+    print(f"ingest: {len(docs)} documents, {rep.chunks_embedded} embedded, {len(rep.unchanged)} unchanged "
+          f"in {time.perf_counter() - t:.1f} s; corpus version {rep.corpus_version}")
+
+    qids = list(train_q) + list(test_q)
+    texts = {**train_q, **test_q}
+    t = time.perf_counter()
+    import numpy as np
+    qcache = home / "query_vectors.npz"  # queries embedded once per store folder
+    if qcache.is_file() and list(np.load(qcache)["ids"]) == qids:
+        qvecs = dict(zip(qids, np.load(qcache)["vecs"]))
+    else:
+        qvecs = dict(zip(qids, embed([texts[q] for q in qids])))
+        np.savez(qcache, ids=np.array(qids), vecs=np.stack([qvecs[q] for q in qids]))
+    print(f"embedded {len(qids)} queries in {time.perf_counter() - t:.1f} s")
+
+    def run(mode: str, q_ids, **kw) -> dict[str, list[str]]:
+        return {q: [h.doc_id for h in search(con, texts[q], k=100, mode=mode, query_vector=qvecs[q], **kw)] for q in q_ids}
+
+    t = time.perf_counter()
+    vec = {**run("vector", train_q), **run("vector", test_q)}
+    print(f"vector search: {len(qids)} queries in {time.perf_counter() - t:.1f} s")
+
+    # BM25: stemmer, k1 and b chosen on train
+    doc_of = dict(con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
+    def ids_only(p, q_ids):  # rankings without fetching rows: the grids run thousands of queries
+        return {q: [doc_of[c] for c, _ in _ranked(con, texts[q], None, "bm25", 100, None, 0, p)] for q in q_ids}
+    bm25_index(con, stemmer="porter")
+    bm_default = run("bm25", test_q)  # DuckDB fts defaults (Porter, k1=1.2, b=0.75), digits kept
+    t = time.perf_counter()
+    best, best_score = None, -1.0
+    for stemmer in ("porter", "english"):
+        bm25_index(con, stemmer=stemmer)
+        for k1, b in [(0.9, 0.4), (1.2, 0.5), (1.2, 0.75), (1.5, 0.75)]:
+            score = evaluate(ids_only(HybridParams(bm25_k1=k1, bm25_b=b), train_q), train_qrels)[0]
+            if score > best_score: best, best_score = (stemmer, k1, b), score
+    stemmer, k1, b = best
+    bm25_index(con, stemmer=stemmer)
+    print(f"BM25 grid on train (2 stemmers x 4 k1/b) in {time.perf_counter() - t:.1f} s: stemmer={stemmer} k1={k1} b={b}")
+    tuned = HybridParams(bm25_k1=k1, bm25_b=b)
+    bm = {**run("bm25", train_q, hybrid=tuned), **run("bm25", test_q, hybrid=tuned)}
+
+    # naive hybrid: RRF k=60 of the top-100 of each (BM25 with fts defaults), computed here
+    naive = {q: [d for d, _ in rrf([vec[q], bm_default[q]], k=60)][:100] for q in test_q}
+
+    # fusion method, weights and RRF k chosen on train, from the rankings and scores of the two modes
+    vec_s = {q: [(h.doc_id, h.score) for h in search(con, texts[q], k=100, mode="vector", query_vector=qvecs[q])] for q in train_q}
+    bm_s = {q: [(doc_of[c], s) for c, s in _ranked(con, texts[q], None, "bm25", 100, None, 0, tuned)] for q in train_q}
+    cands = [HybridParams(bm25_weight=w, rrf_k=kk, fusion="rrf") for w in (0.7, 1.0, 1.5, 2.0) for kk in (5, 10, 20, 60)]
+    cands += [HybridParams(bm25_weight=w, fusion="zscore") for w in (0.6, 0.8, 1.0, 1.25, 1.5)]
+    def fuse(q, p):
+        if p.fusion == "rrf": return [d for d, _ in rrf([[d for d, _ in vec_s[q]], [d for d, _ in bm_s[q]]], [1.0, p.bm25_weight], p.rrf_k)][:100]
+        return [d for d, _ in zscore_fusion([vec_s[q], bm_s[q]], [1.0, p.bm25_weight])][:100]
+    params = max(cands, key=lambda p: evaluate({q: fuse(q, p) for q in train_q}, train_qrels)[0])
+    params.bm25_k1, params.bm25_b = k1, b
+    label = f"{params.fusion}, bm25_weight={params.bm25_weight}" + (f", rrf_k={params.rrf_k:g}" if params.fusion == "rrf" else "")
+    print(f"hybrid tuned on train: {label} (vector weight 1.0)")
+    t = time.perf_counter()
+    hyb = run("hybrid", test_q, hybrid=params)  # the library's own hybrid path, with the tuned parameters
+    print(f"hybrid search: {len(test_q)} queries in {time.perf_counter() - t:.1f} s")
+
+    rows = [("vector (exact, cached matrix)", evaluate(vec, test_qrels), PUBLISHED["vector"]),
+            ("bm25 (DuckDB fts, Porter, k1=1.2 b=0.75)", evaluate(bm_default, test_qrels), PUBLISHED["bm25"]),
+            (f"bm25 (train-tuned: {stemmer}, k1={k1} b={b})", evaluate(bm, test_qrels), PUBLISHED["bm25"]),
+            ("naive RRF (k=60, top-100 each, this run)", evaluate(naive, test_qrels), None),
+            (f"hybrid ({label})", evaluate(hyb, test_qrels), None)]
+    print(f"\nSciFact test ({len(test_qrels)} queries)")
+    print(f"| {'system':45s} | nDCG@10 | R@10  | R@100 | published nDCG@10 / R@10 |")
+    print(f"|{'-' * 47}|---------|-------|-------|--------------------------|")
+    for name, (n, r10, r100), pub in rows:
+        p = f"{pub[0]:.4f} / {pub[1]:.4f} ({pub[2]})" if pub and pub[1] else ""
+        print(f"| {name:45s} | {n:.4f}  | {r10:.3f} | {r100:.3f} | {p} |")
+    print(f"| {'BM25, BEIR paper':45s} |         |       |       | 0.665 |")
+    v, b, h, nv = rows[0][1][0], rows[2][1][0], rows[4][1][0], rows[3][1][0]
+    print(f"\ntargets: vector within ±0.005 of 0.6451: {'PASS' if abs(v - 0.6451) <= 0.005 else 'FAIL'} ({v - 0.6451:+.4f}); "
+          f"BM25 ≥ 0.687: {'PASS' if b >= 0.687 else 'FAIL'}; hybrid ≥ 0.74: {'PASS' if h >= 0.74 else 'FAIL'} "
+          f"(naive RRF {nv:.4f})")
+    con.close()
+
+
+if __name__ == "__main__":
+    main()
