@@ -92,6 +92,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"error: {message}", file=sys.stderr)
     return EXIT_OK if report.ok else InputError.exit_code
 
+def _require_chunks(con, config) -> None:
+    "An `InputError` saying to ingest first when the store holds no chunks."
+    if con.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0:
+        raise InputError(f"the store {config.database} is empty", hint="run `aiwb ingest PATH` first (or `aiwb demo`)")
+
 def cmd_ask(args: argparse.Namespace) -> int:
     "Answer a question from the store with the configured provider."
     from aiwb.pipeline import RAGPipeline
@@ -101,8 +106,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise InputError("the question is empty", hint='aiwb ask "What does the circuit breaker do?"')
     rag = RAGPipeline(config=config)
     try:
-        if rag.con.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0:
-            raise InputError(f"the store {config.database} is empty", hint="run `aiwb ingest PATH` first (or `aiwb demo`)")
+        _require_chunks(rag.con, config)
         c = rag.ask(args.question)
     finally:
         rag.con.close()
@@ -125,11 +129,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     con = connect(config=config)
     try:
-        empty = con.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
+        _require_chunks(con, config)
     finally:
         con.close()
-    if empty:
-        raise InputError(f"the store {config.database} is empty", hint="run `aiwb ingest PATH` (or `aiwb demo`) first")
 
     def show(obj) -> None:
         if isinstance(obj, str):

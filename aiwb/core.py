@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #3d0b28c1
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -18,7 +19,7 @@ from typing import Any, Literal
 # %% auto #0
 __all__ = ['Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError', 'aiwb_home', 'Config',
            'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion', 'stable_hash', 'interactive',
-           'extension_file', 'migrate', 'connect']
+           'extension_file', 'transaction', 'migrate', 'connect']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
 class AiwbError(Exception):
@@ -253,6 +254,18 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 # %% ../nbs/00_core.ipynb #5a841813
+@contextlib.contextmanager
+def transaction(con):
+    "Run the block in one DuckDB transaction: commit when it succeeds, roll back and re-raise when it fails."
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+# %% ../nbs/00_core.ipynb #b7135daa
 def migrate(con,  # An open DuckDB connection
             migrations: list[tuple[str, str]] | None = None,  # Default `MIGRATIONS`
            ) -> list[str]:
@@ -263,14 +276,9 @@ def migrate(con,  # An open DuckDB connection
     applied = []
     for name, sql in migrations:
         if name in done: continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(sql)
             con.execute("INSERT INTO _aiwb_migrations (name) VALUES (?)", [name])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         applied.append(name)
     return applied
 

@@ -458,13 +458,9 @@ def _start_run(con, name, config, cases, repeats, corpus_version, resume) -> str
     return run_id
 
 def _store_case(con, run_id: str, case: GoldenCase, rep: int, row: dict | None, error: str | None) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("INSERT OR REPLACE INTO eval_cases (run_id, case_id, rep, tags, metrics, error) VALUES (?, ?, ?, ?, ?, ?)",
-                    [run_id, case.id, rep, json.dumps(case.tags), _redact(json.dumps(row or {}, default=str)), error])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK"); raise
+    # one statement: DuckDB commits it atomically, so a killed run never leaves half a row
+    con.execute("INSERT OR REPLACE INTO eval_cases (run_id, case_id, rep, tags, metrics, error) VALUES (?, ?, ?, ?, ?, ?)",
+                [run_id, case.id, rep, json.dumps(case.tags), _redact(json.dumps(row or {}, default=str)), error])
 
 # %% ../nbs/06_eval.ipynb #dad1ec34
 def _redact(text: str) -> str:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from .core import Completion, migrate
+from .core import Completion, migrate, transaction
 
 # %% auto #0
 __all__ = ['REDACTED', 'SPAN_NAMES', 'OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'redact', 'redact_obj', 'tracing_enabled', 'span',
@@ -153,11 +153,9 @@ class DuckDBSpanExporter:
         with self._lock:
             cur = self.con.cursor()
             try:
-                cur.execute("BEGIN TRANSACTION")
-                cur.executemany("INSERT OR REPLACE INTO obs_spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                cur.execute("COMMIT")
+                with transaction(cur):
+                    cur.executemany("INSERT OR REPLACE INTO obs_spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             except Exception:
-                cur.execute("ROLLBACK")
                 return SpanExportResult.FAILURE
             finally:
                 cur.close()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .core import Config, InputError, Source, StoreError, load_config, migrate, stable_hash
+from .core import Config, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
 from .embeddings import EMBEDDING_DIM, MODEL_NAME, count_tokens, embed
 from .providers import split_sentences
 
@@ -349,28 +349,26 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple
                                  "position": i}) for d, i, _ in rows],
         "embedding": pa.FixedSizeListArray.from_arrays(flat, EMBEDDING_DIM),
     })
-    con.execute("BEGIN TRANSACTION")
     try:
-        _delete_rows(con, [d["doc_id"] for d in docs])
-        con.register("_aiwb_docs", pa.table({
-            "doc_id": [d["doc_id"] for d in docs], "source": [d["source"] for d in docs], "title": [d["title"] for d in docs],
-            "content_hash": [d["content_hash"] for d in docs], "n_chars": pa.array([len(d["text"]) for d in docs], pa.int32()),
-            "metadata": [json.dumps(d["metadata"]) for d in docs]}))
-        con.execute("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata) "
-                    "SELECT doc_id, source, title, content_hash, n_chars, metadata FROM _aiwb_docs")
-        con.unregister("_aiwb_docs")
-        con.register("_aiwb_batch", table)
-        con.execute("INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, metadata, "
-                    f"embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_batch")
-        con.unregister("_aiwb_batch")
-        if len(new_cache):
-            con.register("_aiwb_cache", new_cache)
-            con.execute(f"INSERT OR IGNORE INTO embedding_cache SELECT model, text_hash, embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_cache")
-            con.unregister("_aiwb_cache")
-        con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [corpus_version(con)])
-        con.execute("COMMIT")
+        with transaction(con):
+            _delete_rows(con, [d["doc_id"] for d in docs])
+            con.register("_aiwb_docs", pa.table({
+                "doc_id": [d["doc_id"] for d in docs], "source": [d["source"] for d in docs], "title": [d["title"] for d in docs],
+                "content_hash": [d["content_hash"] for d in docs], "n_chars": pa.array([len(d["text"]) for d in docs], pa.int32()),
+                "metadata": [json.dumps(d["metadata"]) for d in docs]}))
+            con.execute("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata) "
+                        "SELECT doc_id, source, title, content_hash, n_chars, metadata FROM _aiwb_docs")
+            con.unregister("_aiwb_docs")
+            con.register("_aiwb_batch", table)
+            con.execute("INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, metadata, "
+                        f"embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_batch")
+            con.unregister("_aiwb_batch")
+            if len(new_cache):
+                con.register("_aiwb_cache", new_cache)
+                con.execute(f"INSERT OR IGNORE INTO embedding_cache SELECT model, text_hash, embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_cache")
+                con.unregister("_aiwb_cache")
+            con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [corpus_version(con)])
     except Exception as e:
-        con.execute("ROLLBACK")
         raise StoreError(f"writing a batch of {len(docs)} documents failed and was rolled back: {e}",
                          hint="nothing from this batch was stored; fix the cause and re-run ingest") from None
     return len(rows), len(new_cache)
@@ -387,13 +385,11 @@ def _delete_rows(con, ids: list[str]) -> None:
 
 def _delete_docs(con, ids: list[str]) -> None:
     "Delete documents and their chunks in one transaction."
-    con.execute("BEGIN TRANSACTION")
     try:
-        _delete_rows(con, ids)
-        con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [corpus_version(con)])
-        con.execute("COMMIT")
+        with transaction(con):
+            _delete_rows(con, ids)
+            con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [corpus_version(con)])
     except Exception as e:
-        con.execute("ROLLBACK")
         raise StoreError(f"deleting {len(ids)} removed documents failed and was rolled back: {e}",
                          hint="re-run ingest") from None
 
