@@ -382,10 +382,11 @@ def bm25_postings(con, k1: float = 1.2, b: float = 0.75) -> Bm25Postings:
     return _BM25_CACHE[key]
 
 def query_terms(con, query: str) -> list[int]:
-    "Term ids of `query`, tokenised and stemmed by the fts index's own macros."
+    "Term ids of `query`: tokenised by the fts index's own macro, stop words dropped as at indexing, then stemmed."
     stemmer = json.loads(con.execute("SELECT value FROM corpus_state WHERE key = 'fts_settings'").fetchone()[0])[0]
     return [t for (t,) in con.execute("""SELECT DISTINCT d.termid FROM fts_main_chunks.dict d
-        JOIN (SELECT unnest(fts_main_chunks.tokenize(?)) AS tok) q ON d.term = stem(q.tok, ?)""", [query, stemmer]).fetchall()]
+        JOIN (SELECT unnest(fts_main_chunks.tokenize(?)) AS tok) q ON d.term = stem(q.tok, ?)
+        WHERE q.tok NOT IN (SELECT sw FROM fts_main_chunks.stopwords)""", [query, stemmer]).fetchall()]
 
 # %% ../nbs/05_retrieval.ipynb #6378263d
 def hnsw_index(con,
