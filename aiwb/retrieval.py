@@ -16,7 +16,8 @@ from .embeddings import EMBEDDING_DIM, embed
 # %% auto #0
 __all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'matches', 'compile_filter', 'VectorIndex',
            'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings',
-           'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf', 'search']
+           'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf', 'linear_fusion',
+           'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -362,6 +363,11 @@ class Bm25Postings:
         nterms = int(term.max()) + 1 if len(term) else 0
         self.ptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=nterms))]) if len(term) else np.zeros(1, np.int64)
 
+    def row_of(self, name: str) -> int:
+        "Row of chunk `name` in `names` (and in the arrays `scores` returns)."
+        if not hasattr(self, "_by_name"): self._by_name = {n: i for i, n in enumerate(self.names)}
+        return self._by_name[name]
+
     def scores(self, termids):
         "BM25 score of every document (row order of `names`) for the given query term ids."
         import numpy as np
@@ -405,12 +411,12 @@ def hnsw_index(con,
 # %% ../nbs/05_retrieval.ipynb #360e67cb
 @dataclass
 class HybridParams:
-    "How `hybrid` fuses `vector` and `bm25`: weighted RRF (Σ weight / (rrf_k + rank)) or z-scored score fusion."
+    "How `hybrid` fuses `vector` and `bm25`: weighted RRF (Σ weight / (rrf_k + rank)), z-scored or linear score fusion."
     vector_weight: float = 1.0
     bm25_weight: float = 1.0
     rrf_k: float = 60.0
     depth: int = 100  # Ranks taken from each mode
-    fusion: str = "rrf"  # "rrf", or "zscore": weights × scores standardised over each mode's top `depth`
+    fusion: str = "rrf"  # "rrf"; "zscore": weights × scores standardised over each mode's top `depth`; "linear": weights × raw scores
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
@@ -506,6 +512,24 @@ def rrf(rankings: Sequence[Sequence[str]],  # Ranked id lists, best first
             fused[i] = fused.get(i, 0.0) + w / (k + r)
     return sorted(fused.items(), key=lambda t: (-t[1], t[0]))
 
+def linear_fusion(con,  # Open aiwb DuckDB connection
+                  query: str,  # The question (for its BM25 terms)
+                  qvec,  # Its embedding
+                  candidates: Sequence[str],  # Chunk ids to score (the union of each mode's top `depth`)
+                  params: HybridParams,  # `vector_weight`, `bm25_weight`, `bm25_k1`, `bm25_b`
+                 ) -> list[tuple[str, float]]:
+    "Linear score fusion: (id, vector_weight × cosine + bm25_weight × BM25) best first, both scores exact for every candidate."
+    import numpy as np
+    cands = list(dict.fromkeys(candidates))
+    if not cands: return []
+    vi, post = vector_index(con), bm25_postings(con, params.bm25_k1, params.bm25_b)
+    q = np.asarray(qvec, dtype=np.float32).reshape(-1)
+    if vi._pos is None: vi._pos = {c: i for i, c in enumerate(vi.ids)}
+    cos = vi.matrix[[vi._pos[c] for c in cands]] @ (q / (np.linalg.norm(q) or 1.0))
+    bm = post.scores(query_terms(con, query))[[post.row_of(c) for c in cands]]
+    fused = params.vector_weight * cos.astype(np.float64) + params.bm25_weight * bm
+    return sorted(zip(cands, fused.tolist()), key=lambda t: (-t[1], t[0]))
+
 # %% ../nbs/05_retrieval.ipynb #81636402
 MODES = ("vector", "ivf", "hnsw", "bm25", "hybrid")
 
@@ -538,8 +562,10 @@ def search(con,  # Open aiwb DuckDB connection
             fused = zscore_fusion([vec, kw], weights)[:k]
         elif params.fusion == "rrf":
             fused = rrf([[c for c, _ in vec], [c for c, _ in kw]], weights, params.rrf_k)[:k]
+        elif params.fusion == "linear":
+            fused = linear_fusion(con, query, qvec, [c for c, _ in vec] + [c for c, _ in kw], params)[:k]
         else:
-            raise InputError(f"unknown fusion {params.fusion!r}", hint="use HybridParams(fusion='rrf') or 'zscore'")
+            raise InputError(f"unknown fusion {params.fusion!r}", hint="use HybridParams(fusion='rrf'), 'zscore' or 'linear'")
         return _sources(con, [c for c, _ in fused], [s for _, s in fused])
     ranked = _ranked(con, query, qvec, mode, k, filters, nprobe, params)
     return _sources(con, [c for c, _ in ranked], [s for _, s in ranked])
