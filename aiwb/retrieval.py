@@ -14,9 +14,10 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
-__all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'matches', 'compile_filter', 'VectorIndex',
-           'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings',
-           'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf', 'search']
+__all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches', 'compile_filter',
+           'VectorIndex', 'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings',
+           'bm25_postings', 'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf',
+           'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -107,6 +108,14 @@ def as_filter(spec: Any) -> Filter:
         return And(tuple(as_filter(Cmp(k, "in" if isinstance(v, (list, tuple)) else "=", v)) for k, v in spec.items()))
     raise InputError(f"cannot read {spec!r} as a filter",
                      hint="use F('field') == value combined with & | ~, or a dict like {'lang': 'en'}")
+
+# %% ../nbs/05_retrieval.ipynb #a9d75c2e
+def filter_spec(flt: Any) -> Any:
+    "The plain-data form of `flt` (`[field, op, value]`, `{'and'|'or': [...]}`, `{'not': ...}`), read back by `as_filter`."
+    flt = as_filter(flt)
+    if isinstance(flt, (And, Or)): return {"and" if isinstance(flt, And) else "or": [filter_spec(i) for i in flt.items]}
+    if isinstance(flt, Not): return {"not": filter_spec(flt.item)}
+    return [flt.field, flt.op, flt.value]
 
 # %% ../nbs/05_retrieval.ipynb #634374f4
 def _kind(v: Any) -> str | None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from aiwb.core import InputError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
-from aiwb.retrieval import MODES, And, Cmp, F, Not, Or, as_filter, compile_filter, hnsw_index, matches, search
+from aiwb.retrieval import MODES, And, Cmp, F, Not, Or, as_filter, compile_filter, filter_spec, hnsw_index, matches, search
 
 # Keys chosen to break naive quoting and path handling: quotes, JSON-pointer escapes (`~0`, `~1`, `/`),
 # JSONPath syntax, SQL comments, LIKE wildcards, backslashes, control characters and unicode.
@@ -93,6 +93,14 @@ def test_list_fields_agree_with_reference(con, key, value, others, rows):
         want = [i for i, m in enumerate(metas) if matches(flt, m)]
         assert sql_matches(con, flt, metas) == want, flt
         assert all(matches(F(key).contains(value), m) for m in metas[1:len(rows):2])
+
+
+@settings(max_examples=200, deadline=None)
+@given(flt=FILTERS, rows=ROWS)
+def test_filter_spec_round_trips_through_json(flt, rows):
+    back = as_filter(json.loads(json.dumps(filter_spec(flt))))
+    assert filter_spec(back) == filter_spec(flt)
+    assert [matches(back, r) for r in rows] == [matches(flt, r) for r in rows]
 
 
 @settings(max_examples=200, deadline=None)
