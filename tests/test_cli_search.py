@@ -3,7 +3,11 @@ import json
 import shutil
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from aiwb.cli import parse_filter
+from aiwb.retrieval import filter_spec
 from conftest import DATA, run_cli
 
 # A JSONL corpus whose extra fields become filterable metadata; p4 carries hostile keys and values.
@@ -152,3 +156,40 @@ def test_ask_with_mode_and_filters(store):
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
     assert [s["doc_id"] for s in answer["sources"]] == ["papers.jsonl#p2"] and "probe" in answer["text"]
+
+
+# --- The expression syntax, in-process ---------------------------------------------------------------------------
+
+HOSTILE = ["", " ", "'", '"', "\\", ",", "a,b", "%", "_", "'; DROP TABLE chunks; --", "x' OR '1'='1", ">=", " in ", "not in",
+           "contains", "true", "1", "~1", "/", "日本", "\u2028", "e\u0301"]
+TEXT = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=8))
+SCALAR = st.one_of(TEXT, st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def comparison(draw):
+    op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains"]))
+    field = draw(st.one_of(st.sampled_from(HOSTILE[1:]), st.text(min_size=1, max_size=6)))
+    if op in ("in", "not in"):
+        value = draw(st.lists(SCALAR, min_size=1, max_size=3))
+    else:
+        value = draw(TEXT if op in ("<", "<=", ">", ">=") else SCALAR)
+    return field, op, value
+
+
+def spell(v, bare):
+    "A value as a user may type it: JSON (strings quoted), or bare when that reads back the same."
+    if bare and isinstance(v, str) and v.isidentifier() and v not in ("true", "false"):
+        return v
+    return json.dumps(v)
+
+
+@settings(max_examples=400, deadline=None)
+@given(c=comparison(), bare=st.booleans(), space=st.sampled_from(["", " ", "  "]))
+def test_expressions_round_trip(c, bare, space):
+    "Any field and value, JSON-quoted (or bare where that is unambiguous), parses back to the same comparison."
+    field, op, value = c
+    val = ", ".join(spell(v, bare) for v in value) if isinstance(value, list) else spell(value, bare)
+    gap = space if op[0] in "=!<>" else space or " "
+    expr = f"{field if bare and field.isidentifier() else json.dumps(field)}{gap}{op}{gap}{val}"
+    assert filter_spec(parse_filter(expr)) == [field, op, value]
