@@ -16,9 +16,11 @@ from .providers import Provider, get_provider
 from .store import search
 
 # %% auto #0
-__all__ = ['RAGPipeline', 'GoldenCase', 'load_golden', 'CheckResult', 'check_answer']
+__all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'load_golden', 'CheckResult', 'check_answer']
 
 # %% ../nbs/08_pipeline.ipynb #6d3adf7d
+COSINE_MODES = ("vector", "ivf", "hnsw")  # search modes whose scores are cosine similarities
+
 class RAGPipeline:
     "Retrieve → generate over the aiwb store, with the configured provider."
 
@@ -26,15 +28,31 @@ class RAGPipeline:
                  con=None,  # Open store connection; default `connect(config=config)`
                  config: Config | None = None,  # Settings; default `load_config()`
                  provider: Provider | None = None,  # Model; default `get_provider(config.provider)`
+                 mode: str = "vector",  # Search mode (see `aiwb.retrieval.MODES`)
+                 filters: Any = None,  # Metadata filter every retrieval must pass (see `aiwb.retrieval.as_filter`)
                 ):
+        from aiwb.retrieval import MODES, as_filter
+        if mode not in MODES:
+            raise InputError(f"unknown search mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+        self.mode, self.filters = mode, (None if filters is None else as_filter(filters))
         self.config = config or load_config()
         self.con = con if con is not None else connect(config=self.config)
         self.provider = provider or get_provider(self.config.provider)
 
     def retrieve(self, question: str) -> list:
-        "Chunks for `question`: the top-k by cosine similarity that clear `min_retrieval_score`."
-        hits = search(self.con, question, k=self.config.top_k)
-        return [h for h in hits if h.score >= self.config.min_retrieval_score]
+        "Chunks for `question`: the top-k in `mode` that pass `filters` and clear `min_retrieval_score` (cosine)."
+        floor = self.config.min_retrieval_score
+        if self.mode in COSINE_MODES:
+            hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters)
+            return [h for h in hits if h.score >= floor]
+        from aiwb.embeddings import embed
+        from aiwb.retrieval import vector_literal
+        qvec = embed([question.strip()])[0]
+        hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters, query_vector=qvec)
+        if not hits: return []
+        cos = dict(self.con.execute(f"SELECT chunk_id, array_cosine_similarity(embedding, {vector_literal(qvec)}) FROM chunks "
+                                    "WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [[h.chunk_id for h in hits]]).fetchall())
+        return [h for h in hits if cos.get(h.chunk_id, -1.0) >= floor]
 
     def ask(self, question: str) -> Completion:
         "Answer `question` from the store; the completion's latency covers retrieval and generation."

@@ -14,10 +14,10 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
-__all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'matches', 'compile_filter', 'VectorIndex',
-           'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings',
-           'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf', 'linear_fusion',
-           'search']
+__all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches', 'compile_filter',
+           'VectorIndex', 'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings',
+           'bm25_postings', 'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf',
+           'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -51,7 +51,7 @@ class Not(Filter):
     item: Filter
 
 class F:
-    "A metadata field to compare: `F('year') >= 2020`, `F('lang').isin(['en'])`, `F('title').contains('DuckDB')`."
+    "A metadata field to compare: `F('year') >= 2020`, `F('lang').isin(['en'])`, `F('title').contains('DuckDB')`, `F('tags').contains('rag')`."
     def __init__(self, name: str): self.name = name
     def __eq__(self, v) -> Cmp: return Cmp(self.name, "=", v)  # type: ignore[override]
     def __ne__(self, v) -> Cmp: return Cmp(self.name, "!=", v)  # type: ignore[override]
@@ -61,7 +61,7 @@ class F:
     def __ge__(self, v) -> Cmp: return Cmp(self.name, ">=", v)
     def isin(self, values: Sequence) -> Cmp: return Cmp(self.name, "in", values)
     def notin(self, values: Sequence) -> Cmp: return Cmp(self.name, "not in", values)
-    def contains(self, v: str) -> Cmp: return Cmp(self.name, "contains", v)
+    def contains(self, v) -> Cmp: return Cmp(self.name, "contains", v)
     __hash__ = None  # type: ignore[assignment]
 
 # %% ../nbs/05_retrieval.ipynb #a38ec145
@@ -87,10 +87,11 @@ def as_filter(spec: Any) -> Filter:
                 raise InputError(f"filter {where}: needs a list of values, got {spec.value!r}", hint="e.g. F('lang').isin(['en', 'de'])")
             for v in spec.value: _check_scalar(v, where)
             return Cmp(spec.field, spec.op, list(spec.value))
+        if isinstance(spec.value, (list, tuple)):
+            raise InputError(f"filter {where}: value {spec.value!r} is a list",
+                             hint="use F(name).isin([...]) for several values, F(name).contains(v) for an element of a list field")
         _check_scalar(spec.value, where)
-        if spec.op == "contains" and not isinstance(spec.value, str):
-            raise InputError(f"filter {where}: contains needs a string, got {spec.value!r}", hint="e.g. F('title').contains('DuckDB')")
-        if isinstance(spec.value, bool) and spec.op not in ("=", "!="):
+        if isinstance(spec.value, bool) and spec.op not in ("=", "!=", "contains"):
             raise InputError(f"filter {where}: booleans only compare with = and !=", hint="use F(name) == True")
         return spec
     if isinstance(spec, (And, Or)): return type(spec)(tuple(as_filter(i) for i in spec.items))
@@ -108,6 +109,14 @@ def as_filter(spec: Any) -> Filter:
     raise InputError(f"cannot read {spec!r} as a filter",
                      hint="use F('field') == value combined with & | ~, or a dict like {'lang': 'en'}")
 
+# %% ../nbs/05_retrieval.ipynb #a9d75c2e
+def filter_spec(flt: Any) -> Any:
+    "The plain-data form of `flt` (`[field, op, value]`, `{'and'|'or': [...]}`, `{'not': ...}`), read back by `as_filter`."
+    flt = as_filter(flt)
+    if isinstance(flt, (And, Or)): return {"and" if isinstance(flt, And) else "or": [filter_spec(i) for i in flt.items]}
+    if isinstance(flt, Not): return {"not": filter_spec(flt.item)}
+    return [flt.field, flt.op, flt.value]
+
 # %% ../nbs/05_retrieval.ipynb #634374f4
 def _kind(v: Any) -> str | None:
     "Comparison class of a JSON value: 'bool', 'num', 'str', or None (null, missing, list, object)."
@@ -120,6 +129,13 @@ def _eq(stored: Any, v: Any) -> bool:
     k = _kind(stored)
     return k is not None and k == _kind(v) and (float(stored) == float(v) if k == "num" else stored == v)
 
+def _order(stored: Any, op: str, v: Any) -> bool:
+    "`stored op v` for the ordering operators, within one type (never for booleans)."
+    k = _kind(stored)
+    if k is None or k != _kind(v) or k == "bool": return False
+    a, b = (float(stored), float(v)) if k == "num" else (stored, v)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
 def matches(flt: Any, metadata: dict[str, Any]) -> bool:
     "Whether `metadata` satisfies `flt` (the reference semantics of the filter algebra)."
     flt = as_filter(flt)
@@ -128,49 +144,66 @@ def matches(flt: Any, metadata: dict[str, Any]) -> bool:
     if isinstance(flt, Not): return not matches(flt.item, metadata)
     stored, op, v = metadata.get(flt.field), flt.op, flt.value
     present = stored is not None
-    if op == "=": return _eq(stored, v)
-    if op == "!=": return present and not _eq(stored, v)
-    if op == "in": return any(_eq(stored, x) for x in v)
-    if op == "not in": return present and not any(_eq(stored, x) for x in v)
-    if op == "contains": return isinstance(stored, str) and v in stored
-    k = _kind(stored)
-    if k is None or k != _kind(v) or k == "bool": return False
-    a, b = (float(stored), float(v)) if k == "num" else (stored, v)
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    values = stored if isinstance(stored, list) else [stored]  # a list field compares through its elements
+    if op == "contains":
+        if isinstance(stored, str): return isinstance(v, str) and v in stored
+        return isinstance(stored, list) and any(_eq(x, v) for x in stored)
+    if op in ("=", "!="):
+        hit = any(_eq(x, v) for x in values)
+        return hit if op == "=" else present and not hit
+    if op in ("in", "not in"):
+        hit = any(_eq(x, y) for x in values for y in v)
+        return hit if op == "in" else present and not hit
+    return any(_order(x, op, v) for x in values)
 
-# %% ../nbs/05_retrieval.ipynb #e3a5cf9e
-_NUM_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+# %% ../nbs/05_retrieval.ipynb #58743a1b
+_ELEM = "_aiwb_e"  # the lambda variable that stands for one list element
+_ORD = ("=", "<", "<=", ">", ">=")
+_JSON_TYPES = {"str": "= 'VARCHAR'", "num": "IN ('BIGINT', 'UBIGINT', 'DOUBLE')", "bool": "= 'BOOLEAN'", "list": "= 'ARRAY'"}
 
 def _pointer(name: str) -> str:
     return "/" + name.replace("~", "~0").replace("/", "~1")
 
+def _arms(doc: str, ptr: str | None, op: str, values: Sequence, params: list) -> list[str]:
+    "`WHEN <type test> THEN <test>` arms: the scalar at `ptr` in `doc` (all of `doc` when None) compares `op` with one of `values`."
+    def at() -> str:
+        if ptr is None: return f"{doc}, '$'"
+        params.append(ptr); return f"{doc}, ?"
+    def test(expr: str, vs: list) -> str:
+        if op == "contains": out = " OR ".join(f"contains({expr}, ?)" for _ in vs)  # substring (string values only)
+        elif op == "=" and len(vs) > 1: out = f"{expr} IN ({', '.join('?' * len(vs))})"
+        else: out = f"{expr} {dict(zip(_ORD, _ORD))[op]} ?"
+        params.extend(vs); return out
+    arms = []
+    for kind in ("str", "num", "bool"):
+        vs = [v for v in values if _kind(v) == kind]
+        if not vs or (op == "contains" and kind != "str"): continue
+        when = f"WHEN json_type({at()}) {_JSON_TYPES[kind]} THEN "
+        if kind == "str": arms.append(when + test(f"json_extract_string({at()})", vs))
+        elif kind == "num": arms.append(when + test(f"TRY_CAST(json_extract_string({at()}) AS DOUBLE)", [float(v) for v in vs]))
+        else: arms.append(when + test(f"json_extract_string({at()})", ["true" if v else "false" for v in vs]))
+    return arms
+
+def _any(column: str, ptr: str, op: str, values: Sequence, params: list, on_value: str | None = "same") -> str:
+    "SQL, never NULL: a list field has an element that compares `op` with one of `values`, or another value compares `on_value`."
+    if not values: return "false"
+    top = " ".join(_arms(column, ptr, op if on_value == "same" else on_value, values, params)) if on_value else ""
+    params.extend([ptr, ptr])
+    elem = " ".join(_arms(_ELEM, None, op, values, params))
+    # a CASE evaluates an arm only for the rows that reach it: a scalar field never pays for the list lambda
+    return (f"coalesce(CASE {top} WHEN json_type({column}, ?) = 'ARRAY' THEN list_bool_or(list_transform("
+            f"json_extract(json_extract({column}, ?), '$[*]'), lambda {_ELEM}: CASE {elem} ELSE false END)) ELSE false END, false)")
+
 def _leaf(column: str, op: str, v: Any, ptr: str, params: list) -> str:
-    "SQL for one comparison on the JSON field at `ptr`."
-    if op == "!=": 
-        params.append(ptr); inner = _leaf(column, "=", v, ptr, params)
+    "SQL for one comparison on the JSON field at `ptr` (list fields compare through their elements)."
+    if op in ("!=", "not in"):
+        params.append(ptr)
+        inner = _leaf(column, "=" if op == "!=" else "in", v, ptr, params)
         return f"coalesce(json_type({column}, ?) <> 'NULL' AND NOT {inner}, false)"
-    if op in ("in", "not in"):
-        if not v: return "false" if op == "in" else _leaf(column, "present", None, ptr, params)
-        if op == "not in":
-            present = _leaf(column, "present", None, ptr, params)
-            return f"({present} AND NOT ({' OR '.join(_leaf(column, '=', x, ptr, params) for x in v)}))"
-        return "(" + " OR ".join(_leaf(column, "=", x, ptr, params) for x in v) + ")"
-    if op == "present":
-        params.append(ptr); return f"coalesce(json_type({column}, ?) <> 'NULL', false)"
-    k = _kind(v)
-    sqlop = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}.get(op)
-    if op == "contains":
-        params.extend([ptr, ptr, v])
-        return f"coalesce(json_type({column}, ?) = 'VARCHAR' AND contains(json_extract_string({column}, ?), ?), false)"
-    if k == "bool":
-        params.extend([ptr, ptr, "true" if v else "false"])
-        return f"coalesce(json_type({column}, ?) = 'BOOLEAN' AND json_extract_string({column}, ?) = ?, false)"
-    if k == "num":
-        params.extend([ptr, ptr, float(v)])
-        return (f"coalesce(json_type({column}, ?) IN {_NUM_TYPES} AND "
-                f"TRY_CAST(json_extract_string({column}, ?) AS DOUBLE) {sqlop} ?, false)")
-    params.extend([ptr, ptr, v])
-    return f"coalesce(json_type({column}, ?) = 'VARCHAR' AND json_extract_string({column}, ?) {sqlop} ?, false)"
+    if op == "in": return _any(column, ptr, "=", v, params)
+    if op == "contains":  # substring of a string, or an element of a list equal to `v`
+        return _any(column, ptr, "=", [v], params, on_value="contains" if isinstance(v, str) else None)
+    return _any(column, ptr, op, [v], params)
 
 def compile_filter(flt: Any,  # A filter in any form `as_filter` reads; None means no filter
                    column: str = "metadata",  # The JSON column (a trusted identifier, never user input)

@@ -7,7 +7,7 @@ from conftest import DATA, run_cli
 def test_help_lists_every_command():
     r = run_cli("--help")
     assert r.returncode == 0
-    for cmd in ("demo", "choose", "ingest", "ask"):
+    for cmd in ("demo", "choose", "ingest", "search", "ask"):
         assert cmd in r.stdout
         sub = run_cli(cmd, "--help")
         assert sub.returncode == 0 and "usage: aiwb " + cmd in sub.stdout
