@@ -605,15 +605,29 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
     _prune(root, keep=slug)
     return open_index(final)
 
-def _open_sidecar(root, version: str) -> VectorIndex | None:
-    "The sidecar index of `version` under `root`, the IVF layout first; None when there is no usable one."
+def _matches_store(con, vi: VectorIndex, m: int = 16) -> bool:
+    "Spot-check `m` rows of a mapped index against DuckDB (a database re-created from the same documents with other vectors has the same version)."
+    import numpy as np
+    pos = np.unique(np.linspace(0, len(vi) - 1, m).astype(np.int64))
+    ids = [str(i) for i in vi.ids[pos]]
+    got = dict(con.execute(f"SELECT chunk_id, embedding FROM chunks WHERE chunk_id IN ({', '.join('?' * len(ids))})", ids).fetchall())
+    if len(got) != len(ids): return False
+    x = np.asarray([got[i] for i in ids], dtype=np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+    return bool(np.allclose(x, vi.matrix[pos], atol=1e-6))
+
+def _open_sidecar(con, root, version: str) -> VectorIndex | None:
+    "The sidecar index of `version` under `root`, the IVF layout first; None when there is no usable one (an unusable one is deleted)."
+    import shutil
     slug = stable_hash(version)
     for name in (f"{slug}-ivf", f"{slug}-flat"):
+        if not (root / name).exists(): continue
         try:
             vi = open_index(root / name)
+            if vi.version == version and _matches_store(con, vi): return vi
         except (OSError, ValueError, KeyError, StoreError):
-            continue
-        if vi.version == version: return vi
+            pass
+        shutil.rmtree(root / name, ignore_errors=True)
     return None
 
 def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
@@ -624,7 +638,7 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     if vi is None:
         for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
         root = Path(key[0] + ".vectors") if Path(key[0]).is_file() else None
-        vi = (_open_sidecar(root, key[1]) if root is not None else None) or _read_store(con, key[1], root, SCAN_MEMORY_LIMIT)
+        vi = (_open_sidecar(con, root, key[1]) if root is not None else None) or _read_store(con, key[1], root, SCAN_MEMORY_LIMIT)
         _INDEX_CACHE[key] = vi
     if ivf and vi.centroids is None:
         vi.build_ivf(**ivf_kwargs)

@@ -113,6 +113,19 @@ def test_damaged_sidecar_is_rebuilt(con):
     assert len(vi3) == 200 and json.loads((vi3.path / "meta.json").read_text())["n"] == 200
 
 
+def test_sidecar_of_other_vectors_is_not_used(con):
+    "A store re-created from the same documents but other vectors has the same corpus version: the spot check catches it."
+    fill(con, clustered(300), "same")
+    old = vector_index(con)
+    R._INDEX_CACHE.clear()
+    y = clustered(300, seed=9)
+    fill(con, y, "same")
+    vi = vector_index(con)
+    assert vi.path == old.path  # same version, same place: rewritten
+    assert vi.ids[vi.search(y[42], k=1)[0][0]] == "c00042"
+    np.testing.assert_allclose(vi.matrix[np.argsort(vi.ids)], y, atol=1e-6)
+
+
 def test_no_sidecar_without_a_recorded_version_or_a_file(con, tmp_path):
     fill(con, clustered(50), version=None)
     vi = vector_index(con)
