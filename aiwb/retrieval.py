@@ -189,9 +189,10 @@ def compile_filter(flt: Any,  # A filter in any form `as_filter` reads; None mea
 def _topk(scores, k: int):
     "Indices of the `k` largest `scores` (last axis), best first."
     import numpy as np
-    k = min(k, scores.shape[-1])
+    n = scores.shape[-1]
+    k = min(k, n)
     if k <= 0: return np.zeros(scores.shape[:-1] + (0,), dtype=np.int64)
-    part = np.argpartition(-scores, k - 1, axis=-1)[..., :k]
+    part = np.argpartition(scores, n - k, axis=-1)[..., n - k:]  # the k largest, without a negated copy of `scores`
     order = np.argsort(-np.take_along_axis(scores, part, -1), axis=-1, kind="stable")
     return np.take_along_axis(part, order, -1)
 
@@ -220,8 +221,11 @@ class VectorIndex:
         q = np.asarray(queries, dtype=np.float32)
         single = q.ndim == 1
         q2 = q[None] if single else q
+        if rows is None and len(q2) > 1:
+            pos, sc = _blocked_topk(q2, self.matrix, k)
+            return (pos[0], sc[0]) if single else (pos, sc)
         if rows is None:
-            s = q2 @ self.matrix.T if len(q2) > 1 else (self.matrix @ q2[0])[None]
+            s = (self.matrix @ q2[0])[None]
             top = _topk(s, k); pos = top
         else:
             rows = np.asarray(rows, dtype=np.int64)
@@ -265,6 +269,20 @@ class VectorIndex:
         arrays = {"matrix": self.matrix, "ids": self.ids, **self._derived}
         if self.centroids is not None: arrays.update(centroids=self.centroids, offsets=self.offsets)
         return {k: int(a.nbytes) for k, a in arrays.items()}
+
+def _blocked_topk(q, m, k: int, block: int = 65536):
+    "Top-`k` `(positions, scores)` of the batch `q` against the rows of `m`, a block of rows at a time (no (queries × n) score matrix)."
+    import numpy as np
+    k = min(k, len(m))
+    if k <= 0: return np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32)
+    ps, ss = [], []
+    for i in range(0, len(m), block):
+        s = q @ m[i:i + block].T
+        t = _topk(s, k)
+        ps.append(t + i); ss.append(np.take_along_axis(s, t, -1))
+    p, s = np.concatenate(ps, axis=1), np.concatenate(ss, axis=1)
+    t = _topk(s, k)
+    return np.take_along_axis(p, t, -1), np.take_along_axis(s, t, -1)
 
 def _save_blocks(f, shape, dtype, blocks):
     "Row `blocks` (along axis 0) into a new array, or with a path `f` into the .npy file `f` (written to a temporary file, renamed into place) mapped read-only."
