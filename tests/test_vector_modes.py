@@ -284,4 +284,4 @@ def test_search_speed_bench_runs(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "search_speed.py"), "--sizes", "20000", "--queries", "10",
                           "--hnsw-max", "0"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "binary" in out.stdout and "serving process" in out.stdout
+    assert "binary oversample=100" in out.stdout and "serving, warm: open" in out.stdout
