@@ -14,10 +14,10 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
-__all__ = ['MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches', 'compile_filter',
-           'VectorIndex', 'build_ivf', 'search_ivf', 'store_version', 'vector_index', 'bm25_index', 'Bm25Postings',
-           'bm25_postings', 'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf',
-           'linear_fusion', 'search']
+__all__ = ['OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec',
+           'matches', 'compile_filter', 'VectorIndex', 'build_ivf', 'search_ivf', 'quantise', 'search_quantised',
+           'store_version', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms',
+           'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf', 'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -222,23 +222,29 @@ def compile_filter(flt: Any,  # A filter in any form `as_filter` reads; None mea
 def _topk(scores, k: int):
     "Indices of the `k` largest `scores` (last axis), best first."
     import numpy as np
-    k = min(k, scores.shape[-1])
+    n = scores.shape[-1]
+    k = min(k, n)
     if k <= 0: return np.zeros(scores.shape[:-1] + (0,), dtype=np.int64)
-    part = np.argpartition(-scores, k - 1, axis=-1)[..., :k]
+    part = np.argpartition(scores, n - k, axis=-1)[..., n - k:]  # the k largest, without a negated copy of `scores`
     order = np.argsort(-np.take_along_axis(scores, part, -1), axis=-1, kind="stable")
     return np.take_along_axis(part, order, -1)
 
 class VectorIndex:
-    "Normalised float32 embeddings in one matrix, with exact and IVF (k-means cell) top-k search."
+    "Normalised float32 embeddings in one matrix (in memory or memory-mapped), with exact, IVF and quantised top-k search."
     def __init__(self,
                  ids,  # Row ids (e.g. chunk ids), one per row of `matrix`
-                 matrix,  # (n, d) float32 unit vectors
+                 matrix,  # (n, d) float32 unit vectors; a memory-mapped array is used as is, not copied
                  version: str = "",  # Corpus version the matrix was read at
+                 path=None,  # Sidecar directory the arrays are mapped from (None: they live in memory)
                 ):
         import numpy as np
+        from pathlib import Path
         self.ids, self.matrix, self.version = np.asarray(ids), np.ascontiguousarray(matrix, dtype=np.float32), version
+        if len(self.ids) != len(self.matrix):
+            raise InputError(f"{len(self.ids)} ids for {len(self.matrix)} rows", hint="pass one id per matrix row")
+        self.path = None if path is None else Path(path)
         self.centroids = self.offsets = None
-        self._pos = None
+        self._derived: dict[str, Any] = {}  # quantised codes and the id lookup, made on first use
 
     def __len__(self) -> int: return len(self.ids)
 
@@ -248,8 +254,11 @@ class VectorIndex:
         q = np.asarray(queries, dtype=np.float32)
         single = q.ndim == 1
         q2 = q[None] if single else q
+        if rows is None and len(q2) > 1:
+            pos, sc = _blocked_topk(q2, self.matrix, k)
+            return (pos[0], sc[0]) if single else (pos, sc)
         if rows is None:
-            s = q2 @ self.matrix.T if len(q2) > 1 else (self.matrix @ q2[0])[None]
+            s = (self.matrix @ q2[0])[None]
             top = _topk(s, k); pos = top
         else:
             rows = np.asarray(rows, dtype=np.int64)
@@ -258,6 +267,78 @@ class VectorIndex:
         sc = np.take_along_axis(s, top, -1)
         return (pos[0], sc[0]) if single else (pos, sc)
 
+    def derived(self, name: str, shape, dtype, blocks):
+        "Array `name` made by `blocks()` (row blocks) from the matrix: kept in memory, or for a sidecar index written once to `name.npy` and mapped."
+        import numpy as np
+        a = self._derived.get(name)
+        if a is not None: return a
+        f = None if self.path is None else self.path / f"{name}.npy"
+        if f is not None:
+            try:
+                a = np.load(f, mmap_mode="r")
+                if a.shape != tuple(shape) or a.dtype != np.dtype(dtype): a = None
+            except (OSError, ValueError): a = None
+            if a is None:
+                try: a = _save_blocks(f, shape, dtype, blocks())
+                except OSError: a = None  # a read-only or vanished sidecar directory: keep it in memory instead
+        if a is None: a = _save_blocks(None, shape, dtype, blocks())
+        self._derived[name] = a
+        return a
+
+    def positions(self, ids):
+        "Sorted positions of `ids` in the index (ids not in it are skipped), by binary search over the sorted ids."
+        import numpy as np
+        n = len(self.ids)
+        want = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids))
+        if self.ids.dtype.kind in "US": want = want.astype(str)  # its own width: a cast to the ids' width would truncate
+        if n == 0 or len(want) == 0: return np.zeros(0, np.int64)
+        order = self.derived("ids_order", (n,), np.int64, lambda: [np.argsort(self.ids, kind="stable")])
+        srt = self.derived("ids_sorted", (n,), self.ids.dtype, lambda: [self.ids[order]])
+        at = np.minimum(np.searchsorted(srt, want), n - 1)
+        return np.sort(order[at[srt[at] == want]])
+
+    def memory(self) -> dict[str, int]:
+        "Bytes of each array the index holds (mapped arrays count in full, though only the pages touched are resident)."
+        arrays = {"matrix": self.matrix, "ids": self.ids, **self._derived}
+        if self.centroids is not None: arrays.update(centroids=self.centroids, offsets=self.offsets)
+        return {k: int(a.nbytes) for k, a in arrays.items()}
+
+def _blocked_topk(q, m, k: int, block: int = 65536):
+    "Top-`k` `(positions, scores)` of the batch `q` against the rows of `m`, a block of rows at a time (no (queries × n) score matrix)."
+    import numpy as np
+    k = min(k, len(m))
+    if k <= 0: return np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32)
+    ps, ss = [], []
+    for i in range(0, len(m), block):
+        s = q @ m[i:i + block].T
+        t = _topk(s, k)
+        ps.append(t + i); ss.append(np.take_along_axis(s, t, -1))
+    p, s = np.concatenate(ps, axis=1), np.concatenate(ss, axis=1)
+    t = _topk(s, k)
+    return np.take_along_axis(p, t, -1), np.take_along_axis(s, t, -1)
+
+def _save_blocks(f, shape, dtype, blocks):
+    "Row `blocks` (along axis 0) into a new array, or with a path `f` into the .npy file `f` (written to a temporary file, renamed into place) mapped read-only."
+    import os
+    import numpy as np
+    dtype, shape = np.dtype(dtype), tuple(shape)
+    if f is None:
+        out = np.empty(shape, dtype); i = 0
+        for b in blocks: out[i:i + len(b)] = b; i += len(b)
+        return out
+    tmp = f.with_name(f".{f.stem}.{os.getpid()}.tmp.npy")
+    try:
+        with open(tmp, "wb") as fh:  # plain writes, not a writable mapping: the pages go to the page cache, not this process
+            np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+            i = 0
+            for b in blocks:
+                fh.write(np.ascontiguousarray(b, dtype=dtype).tobytes()); i += len(b)
+        if i != shape[0]: raise StoreError(f"{f.name}: {i} rows written, {shape[0]} expected", hint="search again")
+        os.replace(tmp, f)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
+    return np.load(f, mmap_mode="r")
+
 # %% ../nbs/05_retrieval.ipynb #3d575f12
 def build_ivf(self: VectorIndex,
               nlist: int | None = None,  # Number of cells; default ≈ 4·√n
@@ -265,7 +346,7 @@ def build_ivf(self: VectorIndex,
               sample: int = 100_000,  # Rows used to train the centroids
               seed: int = 0,
              ) -> VectorIndex:
-    "Group the rows into `nlist` k-means cells (reordering the matrix in place); return `self`."
+    "Group the rows into `nlist` k-means cells (reordering the matrix, and its sidecar file if it has one); return `self`."
     import numpy as np
     n = len(self.ids)
     nlist = nlist or max(1, min(n // 8, int(4 * math.sqrt(n))))
@@ -278,13 +359,21 @@ def build_ivf(self: VectorIndex,
         empty = np.bincount(assign, minlength=nlist) == 0
         sums[empty] = train[rng.choice(len(train), size=int(empty.sum()))]
         cent = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    del train
     assign = _assign(self.matrix, cent)
     order = np.argsort(assign, kind="stable")
-    self.matrix = self.matrix[order]  # one gathered copy while it runs; the unordered matrix is then released
-    self.ids = self.ids[order]
-    self.offsets = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nlist))])
-    self.centroids = cent.astype(np.float32)
-    self._pos = None
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nlist))]).astype(np.int64)
+    cent = cent.astype(np.float32)
+    if self.path is None:
+        self.matrix = self.matrix[order]  # one gathered copy while it runs; the unordered matrix is then released
+        self.ids = self.ids[order]
+    else:
+        try:
+            _relayout(self, order, cent, offsets, dict(nlist=nlist, iters=iters, sample=sample, seed=seed))
+        except OSError:  # the sidecar directory cannot be written: reorder in memory, as for an in-memory index
+            self.matrix, self.ids, self.path = self.matrix[order], self.ids[order], None
+    self.offsets, self.centroids = offsets, cent
+    self._derived = {}  # codes and id lookup follow the old row order: made again on use
     return self
 
 def _assign(x, cent, block: int = 65536):
@@ -315,7 +404,114 @@ def search_ivf(self: VectorIndex, queries, k: int = 10, nprobe: int = 8):
 VectorIndex.build_ivf, VectorIndex.search_ivf = build_ivf, search_ivf
 
 # %% ../nbs/05_retrieval.ipynb #44b2dc0f
+OVERSAMPLE = {"binary": 100, "int8": 10}  # default candidates per result
+_POP8 = None
+
+def _popcount(x):
+    "Set bits of each element of a uint64 array, as uint8 (`np.bitwise_count`, or a byte table on numpy < 2)."
+    import numpy as np
+    if hasattr(np, "bitwise_count"): return np.bitwise_count(x)
+    global _POP8
+    if _POP8 is None: _POP8 = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1).astype(np.uint8)
+    return _POP8[np.ascontiguousarray(x).view(np.uint8)].reshape(x.shape + (8,)).sum(-1, dtype=np.uint8)
+
+def _sign_words(x, words: int):
+    "Sign bits of the rows of `x` as an (m, words) uint64 array."
+    import numpy as np
+    b = np.packbits(np.asarray(x) > 0, axis=1)
+    if b.shape[1] < 8 * words: b = np.pad(b, ((0, 0), (0, 8 * words - b.shape[1])))
+    return np.ascontiguousarray(b).view(np.uint64)
+
+def _hamming(codes, qw):
+    "Hamming distance (uint16) from the query words `qw` to every column of the word-major `codes` (words, n)."
+    import numpy as np
+    h = _popcount(codes[0] ^ qw[0]).astype(np.uint16)
+    for w in range(1, len(qw)): h += _popcount(codes[w] ^ qw[w])
+    return h
+
+def _smallest(h, m: int):
+    "Indices of `m` smallest of the small non-negative integers `h` (unordered), through their histogram."
+    import numpy as np
+    if m >= len(h): return np.arange(len(h))
+    t = int(np.searchsorted(np.cumsum(np.bincount(h)), m))  # the distance at which m rows are reached
+    cand = np.flatnonzero(h <= t)
+    return cand[np.argpartition(h[cand], m - 1)[:m]] if len(cand) > m else cand
+
+def quantise(self: VectorIndex, kind: str = "binary", block: int = 65536):
+    "The `kind` codes of the matrix ('binary': word-major sign bits; 'int8': `(codes, scale)`), built once."
+    import numpy as np
+    n, d = self.matrix.shape
+    if kind == "binary":
+        words = -(-d // 64)
+        def codes():
+            out = np.empty((words, n), np.uint64)  # word-major: 48 bytes a row, small enough to build in memory
+            for i in range(0, n, block): out[:, i:i + block] = _sign_words(self.matrix[i:i + block], words).T
+            return [out]
+        return self.derived("binary", (words, n), np.uint64, codes)
+    if kind == "int8":
+        def scale():
+            top = np.zeros(d, np.float32)
+            for i in range(0, n, block): np.maximum(top, np.abs(self.matrix[i:i + block]).max(axis=0), out=top)
+            return [np.maximum(top, 1e-12) / 127]
+        sc = self.derived("int8_scale", (d,), np.float32, scale)
+        rows = lambda: (np.clip(np.rint(self.matrix[i:i + block] / sc), -127, 127).astype(np.int8) for i in range(0, n, block))
+        return self.derived("int8", (n, d), np.int8, rows), sc
+    raise InputError(f"unknown quantisation {kind!r}", hint="use 'binary' or 'int8'")
+
+def search_quantised(self: VectorIndex, queries, k: int = 10,
+                     kind: str = "binary",  # 'binary' (Hamming on sign bits) or 'int8' (scaled integer dot products)
+                     oversample: int | None = None,  # Candidates per result rescored in float32; default `OVERSAMPLE[kind]`
+                     rows=None,  # Restrict to these positions (sorted), as in `search`
+                    ):
+    "Top-`k` `(positions, scores)`: the best `k × oversample` candidates by `kind` codes, rescored exactly in float32."
+    import numpy as np
+    if kind not in OVERSAMPLE: raise InputError(f"unknown quantisation {kind!r}", hint="use 'binary' or 'int8'")
+    oversample = OVERSAMPLE[kind] if oversample is None else oversample
+    if not isinstance(oversample, int) or oversample < 1:
+        raise InputError(f"oversample must be a positive integer, got {oversample!r}", hint="e.g. oversample=10")
+    codes = self.quantise(kind)
+    q = np.asarray(queries, dtype=np.float32)
+    single = q.ndim == 1
+    q2 = q[None] if single else q
+    if rows is not None: rows = np.asarray(rows, dtype=np.int64)
+    if kind == "binary":
+        cb = codes if rows is None else codes[:, rows]
+        qwords = _sign_words(q2, cb.shape[0])
+    else:
+        c8, scale = codes
+        c8 = c8 if rows is None else c8[rows]
+        lim = min(32767, (2 ** 31 - 1) // (127 * max(1, c8.shape[1])))  # int32 sums cannot overflow
+    n = cb.shape[1] if kind == "binary" else len(c8)
+    m = min(n, k * oversample)
+    out_p = np.zeros((len(q2), k), np.int64) - 1; out_s = np.full((len(q2), k), -np.inf, np.float32)
+    for j, qv in enumerate(q2):
+        if m == 0: break
+        if kind == "binary":
+            cand = _smallest(_hamming(cb, qwords[j]), m)
+        else:
+            qs = qv * scale
+            qi = np.rint(qs * (lim / max(float(np.abs(qs).max()), 1e-30))).astype(np.int32)
+            s8 = np.einsum("ij,j->i", c8, qi, dtype=np.int32, casting="unsafe")
+            cand = np.argpartition(-s8, m - 1)[:m] if m < n else np.arange(n)
+        cand = np.sort(cand)  # rows in file order: fewer pages touched
+        pos = cand if rows is None else rows[cand]
+        s = self.matrix[pos] @ qv
+        top = _topk(s[None], k)[0]
+        out_p[j, :len(top)], out_s[j, :len(top)] = pos[top], s[top]
+    return (out_p[0], out_s[0]) if single else (out_p, out_s)
+
+VectorIndex.quantise, VectorIndex.search_quantised = quantise, search_quantised
+
+# %% ../nbs/05_retrieval.ipynb #b23049e1
+import contextlib
+
+# %% ../nbs/05_retrieval.ipynb #b6a08e24
+from .core import stable_hash
+
+# %% ../nbs/05_retrieval.ipynb #12cafcc4
 _INDEX_CACHE: dict[tuple[str, str], VectorIndex] = {}
+SCAN_MEMORY_LIMIT = "64MB"  # DuckDB's buffer pool while the embedding column is read (None: no cap)
+_SIDECAR_FORMAT = 1
 
 def _db_key(con) -> str:
     row = con.execute("SELECT file FROM pragma_database_list WHERE name = current_database()").fetchone()
@@ -327,22 +523,173 @@ def store_version(con) -> str:
     n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
     return f"{row[0] if row else 'none'}:{n}"
 
-def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
-    "The cached `VectorIndex` of the store's chunks (reloaded when the corpus version changes)."
+@contextlib.contextmanager
+def _scan_memory(con, limit: str | None):
+    "Hold DuckDB's buffer pool to `limit` for the block, then restore `memory_limit` (the scanned blocks are not kept)."
+    import duckdb
+    old = None if limit is None else con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    if old is not None:
+        try:
+            con.execute(f"SET memory_limit = '{limit}'")  # a module setting, never user input; SET takes no parameters
+        except duckdb.Error:
+            old = None  # more than `limit` is pinned right now: read without the cap
+    try:
+        yield
+    finally:
+        if old is not None:  # `RESET memory_limit` leaves the buffer pool at the cap (DuckDB 1.5): set the old value back
+            con.execute(f"SET memory_limit = '{_unrounded(old)}'")
+
+def _unrounded(rendered: str) -> str:
+    "DuckDB renders `memory_limit` cut to 0.1 of a unit ('18.8 GiB' is 18.8–18.9 GiB), so setting it back as shown creeps down: add half a step."
+    import re
+    m = re.fullmatch(r"(\d+\.\d)\s*([A-Za-z]+)", rendered.strip())
+    return f"{float(m[1]) + 0.05:.2f} {m[2]}" if m else rendered
+
+def open_index(path) -> VectorIndex:
+    "Map the sidecar directory `path` (written by `vector_index` or `build_ivf`) as a `VectorIndex`."
     import numpy as np
+    from pathlib import Path
+    path = Path(path)
+    meta = json.loads((path / "meta.json").read_text())
+    if meta.get("format") != _SIDECAR_FORMAT:
+        raise StoreError(f"{path} has sidecar format {meta.get('format')!r}", hint="delete it; it is rebuilt from DuckDB")
+    ids, matrix = np.load(path / "ids.npy", mmap_mode="r"), np.load(path / "matrix.npy", mmap_mode="r")
+    if ids.shape != (meta["n"],) or matrix.shape != (meta["n"], meta["dim"]) or matrix.dtype != np.float32:
+        raise StoreError(f"{path} does not match its meta.json", hint="delete it; it is rebuilt from DuckDB")
+    vi = VectorIndex(ids, matrix, version=meta["version"], path=path)
+    if meta.get("nlist"):
+        vi.centroids, vi.offsets = np.load(path / "centroids.npy"), np.load(path / "offsets.npy")
+        if vi.offsets[-1] != len(vi):
+            raise StoreError(f"{path} has IVF cells that do not cover its rows", hint="delete it; it is rebuilt")
+    return vi
+
+def _tmp_dir(root):
+    "A fresh temporary directory inside `root` (published later by renaming)."
+    import os, tempfile
+    root.mkdir(parents=True, exist_ok=True)
+    from pathlib import Path
+    return Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=root))
+
+def _publish(tmp, final, meta: dict):
+    "Write `meta.json` last, then rename `tmp` to `final` (replacing an older `final`); return `final`."
+    import os, shutil
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    if final.exists(): shutil.rmtree(final, ignore_errors=True)
+    try:
+        os.rename(tmp, final)
+    except OSError:  # another process published it first: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (final / "meta.json").exists(): raise
+    return final
+
+def _prune(root, keep: str) -> None:
+    "Delete sidecars of other corpus versions, and temporary directories of processes that are gone."
+    import os, shutil
+    for d in root.iterdir():
+        if d.name.startswith(".tmp-"):
+            try: os.kill(int(d.name.split("-")[1]), 0); continue  # its writer is still running
+            except (ValueError, IndexError, ProcessLookupError): pass
+            except PermissionError: continue
+        elif d.name.startswith(keep): continue
+        shutil.rmtree(d, ignore_errors=True)
+
+def _relayout(vi: VectorIndex, order, cent, offsets, ivf: dict, block: int = 65536) -> None:
+    "Write `vi`'s rows in `order` (and the cells) as the `-ivf` sidecar beside its current one, and map it."
+    import numpy as np
+    import shutil
+    root, slug = vi.path.parent, vi.path.name.rsplit("-", 1)[0]
+    tmp = _tmp_dir(root)
+    try:
+        n, d = vi.matrix.shape
+        _save_blocks(tmp / "matrix.npy", (n, d), np.float32, (vi.matrix[order[i:i + block]] for i in range(0, n, block)))
+        np.save(tmp / "ids.npy", vi.ids[order]); np.save(tmp / "centroids.npy", cent); np.save(tmp / "offsets.npy", offsets)
+        old = vi.path
+        final = _publish(tmp, root / f"{slug}-ivf", dict(format=_SIDECAR_FORMAT, version=vi.version, n=n, dim=d, **ivf))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    new = open_index(final)
+    vi.matrix, vi.ids, vi.path = new.matrix, new.ids, final
+    if old != final: shutil.rmtree(old, ignore_errors=True)  # the flat layout is superseded (open mappings stay valid)
+
+def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) -> VectorIndex:
+    "Stream `chunk_id, embedding` from DuckDB into a normalised matrix: a new sidecar under `root`, or memory."
+    import duckdb
+    import numpy as np
+    import shutil
+    n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    width = con.execute("SELECT max(strlen(chunk_id)) FROM chunks").fetchone()[0] or 1
+    recorded = con.execute("SELECT count(*) FROM corpus_state WHERE key = 'version'").fetchone()[0]
+    tmp = None
+    if root is not None and n > 0 and recorded:  # no recorded version, no sidecar: it could go stale unnoticed
+        try: tmp = _tmp_dir(root)
+        except OSError: pass
+    ids = np.empty(n, dtype=f"<U{width}")
+    def blocks():  # normalised row blocks of the matrix; the ids land in `ids` on the way
+        i = 0
+        with _scan_memory(con, limit):
+            for batch in con.execute("SELECT chunk_id, embedding FROM chunks").to_arrow_reader(16384):  # storage order: no sort
+                m = len(batch)
+                if i + m > n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
+                x = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(m, EMBEDDING_DIM)
+                norm = np.linalg.norm(x, axis=1, keepdims=True)
+                ids[i:i + m] = batch.column(0).to_numpy(zero_copy_only=False); i += m
+                yield x / np.where(norm > 0, norm, 1)
+        if i != n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
+    try:
+        matrix = _save_blocks(None if tmp is None else tmp / "matrix.npy", (n, EMBEDDING_DIM), np.float32, blocks())
+        if tmp is None: return VectorIndex(ids, matrix, version=version)
+        del matrix
+        np.save(tmp / "ids.npy", ids)
+        slug = stable_hash(version)
+        final = _publish(tmp, root / f"{slug}-flat", dict(format=_SIDECAR_FORMAT, version=version, n=n, dim=EMBEDDING_DIM))
+    except OSError:  # the sidecar cannot be written (read-only or full disk): the same index in memory
+        if tmp is None: raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        return _read_store(con, version, None, limit)
+    except duckdb.OutOfMemoryException:  # the cap was too tight for this machine's scan threads: read without it
+        if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)
+        if limit is None: raise
+        return _read_store(con, version, root, None)
+    except BaseException:
+        if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune(root, keep=slug)
+    return open_index(final)
+
+def _matches_store(con, vi: VectorIndex, m: int = 16) -> bool:
+    "Spot-check `m` rows of a mapped index against DuckDB (a database re-created from the same documents with other vectors has the same version)."
+    import numpy as np
+    pos = np.unique(np.linspace(0, len(vi) - 1, m).astype(np.int64))
+    ids = [str(i) for i in vi.ids[pos]]
+    got = dict(con.execute(f"SELECT chunk_id, embedding FROM chunks WHERE chunk_id IN ({', '.join('?' * len(ids))})", ids).fetchall())
+    if len(got) != len(ids): return False
+    x = np.asarray([got[i] for i in ids], dtype=np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+    return bool(np.allclose(x, vi.matrix[pos], atol=1e-6))
+
+def _open_sidecar(con, root, version: str) -> VectorIndex | None:
+    "The sidecar index of `version` under `root`, the IVF layout first; None when there is no usable one (an unusable one is deleted)."
+    import shutil
+    slug = stable_hash(version)
+    for name in (f"{slug}-ivf", f"{slug}-flat"):
+        if not (root / name).exists(): continue
+        try:
+            vi = open_index(root / name)
+            if vi.version == version and _matches_store(con, vi): return vi
+        except (OSError, ValueError, KeyError, StoreError):
+            pass
+        shutil.rmtree(root / name, ignore_errors=True)
+    return None
+
+def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
+    "The `VectorIndex` of the store's chunks: cached per process, mapped from the sidecar, rebuilt when the corpus version changes."
+    from pathlib import Path
     key = (_db_key(con), store_version(con))
     vi = _INDEX_CACHE.get(key)
     if vi is None:
         for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
-        n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        matrix = np.empty((n, EMBEDDING_DIM), np.float32); ids = np.empty(n, dtype=object)
-        reader = con.execute("SELECT chunk_id, embedding FROM chunks").to_arrow_reader(65536)  # storage order: a streaming scan, no sort
-        i = 0
-        for batch in reader:  # one Arrow batch at a time: peak memory is the matrix plus one batch
-            m = len(batch)
-            matrix[i:i + m] = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(m, EMBEDDING_DIM)
-            ids[i:i + m] = batch.column(0).to_pylist(); i += m
-        vi = VectorIndex(ids[:i], matrix[:i], version=key[1])
+        root = Path(key[0] + ".vectors") if Path(key[0]).is_file() else None
+        vi = (_open_sidecar(con, root, key[1]) if root is not None else None) or _read_store(con, key[1], root, SCAN_MEMORY_LIMIT)
         _INDEX_CACHE[key] = vi
     if ivf and vi.centroids is None:
         vi.build_ivf(**ivf_kwargs)
@@ -471,12 +818,10 @@ def _sources(con, ids: Sequence[str], scores: Sequence[float]) -> list[Source]:
                    metadata=json.loads(by_id[c][3]) if by_id[c][3] else {}) for c, s in zip(ids, scores) if c in by_id]
 
 def _allowed_rows(con, vi: VectorIndex, filters) -> Any:
-    "Positions in `vi` of the chunks that pass `filters`."
-    import numpy as np
+    "Positions in `vi` (sorted) of the chunks that pass `filters`."
     sql, params = compile_filter(filters)
-    ids = np.asarray([r[0] for r in con.execute(f"SELECT chunk_id FROM chunks WHERE {sql}", params).fetchall()], dtype=object)
-    if vi._pos is None: vi._pos = {c: i for i, c in enumerate(vi.ids)}
-    return np.asarray(sorted(vi._pos[c] for c in ids if c in vi._pos), dtype=np.int64)
+    ids = con.execute(f"SELECT chunk_id FROM chunks WHERE {sql}", params).to_arrow_table().column(0)
+    return vi.positions(ids.to_numpy(zero_copy_only=False))
 
 def vector_literal(vec) -> str:
     "A query vector as a `FLOAT[384]` SQL literal of finite numbers (binding a 384-element Python list costs ~40 ms)."
@@ -486,16 +831,19 @@ def vector_literal(vec) -> str:
         raise InputError(f"a query vector must be {EMBEDDING_DIM} finite numbers, got shape {v.shape}", hint="pass embed([text])[0]")
     return "[" + ",".join(repr(float(x)) for x in v) + f"]::FLOAT[{EMBEDDING_DIM}]"
 
-def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, params: HybridParams) -> list[tuple[str, float]]:
+def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, params: HybridParams,
+            oversample: int | None = None) -> list[tuple[str, float]]:
     "(chunk_id, score) best first for one mode."
-    if mode in ("vector", "ivf"):
+    if mode in ("vector", "ivf", "int8", "binary"):
         vi = vector_index(con, ivf=(mode == "ivf"))
         rows = None if filters is None else _allowed_rows(con, vi, filters)
         if mode == "ivf" and rows is None:
             pos, sc = vi.search_ivf(qvec, k, nprobe=nprobe)
+        elif mode in ("int8", "binary"):
+            pos, sc = vi.search_quantised(qvec, k, kind=mode, oversample=oversample, rows=rows)
         else:
             pos, sc = vi.search(qvec, k, rows=rows)
-        return [(vi.ids[p], float(s)) for p, s in zip(pos, sc) if p >= 0]
+        return [(str(vi.ids[p]), float(s)) for p, s in zip(pos, sc) if p >= 0]
     sql, fparams = compile_filter(filters)
     if mode == "hnsw":
         v = vector_literal(qvec)
@@ -515,7 +863,7 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
             hit = np.asarray([i for i in hit if post.names[i] in ok], dtype=np.int64)
         top = hit[np.lexsort((post.names[hit].astype(str), -sc[hit]))][:k] if len(hit) else hit
         return [(post.names[i], float(sc[i])) for i in top]
-    raise InputError(f"unknown search mode {mode!r}", hint="use one of vector, ivf, hnsw, bm25, hybrid")
+    raise InputError(f"unknown search mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
 
 def zscore_fusion(runs: Sequence[Sequence[tuple[str, float]]],  # (id, score) lists, best first
                   weights: Sequence[float] | None = None,  # One weight per run
@@ -557,14 +905,14 @@ def linear_fusion(con,  # Open aiwb DuckDB connection
     if not cands: return []
     vi, post = vector_index(con), bm25_postings(con, params.bm25_k1, params.bm25_b)
     q = np.asarray(qvec, dtype=np.float32).reshape(-1)
-    if vi._pos is None: vi._pos = {c: i for i, c in enumerate(vi.ids)}
-    cos = vi.matrix[[vi._pos[c] for c in cands]] @ (q / (np.linalg.norm(q) or 1.0))
+    pos = vi.positions(cands)
+    cos_of = dict(zip(vi.ids[pos].tolist(), (vi.matrix[pos] @ (q / (np.linalg.norm(q) or 1.0))).tolist()))
     bm = post.scores(query_terms(con, query))[[post.row_of(c) for c in cands]]
-    fused = params.vector_weight * cos.astype(np.float64) + params.bm25_weight * bm
+    fused = params.vector_weight * np.array([cos_of[c] for c in cands]) + params.bm25_weight * bm
     return sorted(zip(cands, fused.tolist()), key=lambda t: (-t[1], t[0]))
 
 # %% ../nbs/05_retrieval.ipynb #81636402
-MODES = ("vector", "ivf", "hnsw", "bm25", "hybrid")
+MODES = ("vector", "ivf", "int8", "binary", "hnsw", "bm25", "hybrid")
 
 def search(con,  # Open aiwb DuckDB connection
            query: str,  # The question
@@ -574,6 +922,7 @@ def search(con,  # Open aiwb DuckDB connection
            nprobe: int = 16,  # IVF cells scanned (mode 'ivf')
            hybrid: HybridParams | None = None,  # Fusion weights and BM25 parameters
            query_vector=None,  # Precomputed query embedding (skips `embed`)
+           oversample: int | None = None,  # Candidates per result rescored exactly (modes 'int8', 'binary'); default `OVERSAMPLE`
           ) -> list[Source]:
     "The `k` best chunks for `query` in `mode`, restricted to `filters`, as `Source`s best first."
     if not isinstance(query, str) or not query.strip():
@@ -600,5 +949,5 @@ def search(con,  # Open aiwb DuckDB connection
         else:
             raise InputError(f"unknown fusion {params.fusion!r}", hint="use HybridParams(fusion='rrf'), 'zscore' or 'linear'")
         return _sources(con, [c for c, _ in fused], [s for _, s in fused])
-    ranked = _ranked(con, query, qvec, mode, k, filters, nprobe, params)
+    ranked = _ranked(con, query, qvec, mode, k, filters, nprobe, params, oversample)
     return _sources(con, [c for c, _ in ranked], [s for _, s in ranked])
