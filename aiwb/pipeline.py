@@ -19,7 +19,7 @@ from .store import search
 __all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'load_golden', 'CheckResult', 'check_answer']
 
 # %% ../nbs/08_pipeline.ipynb #6d3adf7d
-COSINE_MODES = ("vector", "ivf", "hnsw")  # search modes whose scores are cosine similarities
+COSINE_MODES = ("vector", "ivf", "int8", "binary", "hnsw")  # search modes whose scores are cosine similarities
 
 class RAGPipeline:
     "Retrieve → generate over the aiwb store, with the configured provider."
