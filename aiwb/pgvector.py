@@ -20,7 +20,7 @@ from .embeddings import EMBEDDING_DIM, embed
 from .retrieval import And, Cmp, Filter, Not, Or, _kind, as_filter, store_version
 
 # %% auto #0
-__all__ = ['compile_pg_filter', 'PgVectorStore', 'temporary_postgres']
+__all__ = ['compile_pg_filter', 'PgVectorStore', 'pg_missing', 'temporary_postgres']
 
 # %% ../nbs/05b_pgvector.ipynb #8f687088
 def _psycopg():
@@ -170,7 +170,7 @@ def _sync_from(self: PgVectorStore,
     if not force and self.version() == version:
         return {"copied": 0, "deleted": 0, "version": version, "skipped": True}
     reader = con.execute("SELECT chunk_id, doc_id, position, text, metadata, embedding FROM chunks ORDER BY chunk_id"
-                         ).fetch_record_batch(batch)
+                         ).to_arrow_reader(batch)
     psycopg = _psycopg()
     try:
         with self.con.transaction(), self.con.cursor() as cur:
@@ -237,6 +237,16 @@ def _pg_bin(name: str) -> str | None:
     if found: return found
     cands = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
     return str(cands[-1]) if cands else None
+
+def pg_missing() -> str | None:
+    "Why a local PostgreSQL with pgvector cannot be started here, or None when it can."
+    if not (_pg_bin("initdb") and _pg_bin("pg_ctl")): return "PostgreSQL server binaries (initdb, pg_ctl) not found"
+    cfg = _pg_bin("pg_config")
+    if cfg:
+        share = subprocess.run([cfg, "--sharedir"], capture_output=True, text=True).stdout.strip()
+        if share and not (Path(share) / "extension" / "vector.control").exists():
+            return f"pgvector is not installed for this PostgreSQL ({share}/extension/vector.control missing; run make pgvector)"
+    return None
 
 def _free_port() -> int:
     with socket.socket() as s:
