@@ -144,7 +144,8 @@ def test_values_and_keys_are_never_spliced(flt, marker):
     from aiwb.pgvector import compile_pg_filter
     sql, params = compile_pg_filter(flt & (F(marker) == marker) & F("k").isin([marker]) & F(marker).contains(marker))
     assert "ZQ\u00a7" not in sql and sql.count("%s") == len(params)
-    assert marker in params
+    if "\x00" not in marker:  # a value with U+0000 is decided by the compiler, not bound (PostgreSQL text cannot hold it)
+        assert marker in params
 
 
 def test_injection_through_filters_does_nothing(pg):
