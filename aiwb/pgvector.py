@@ -240,8 +240,10 @@ def _pg_bin(name: str) -> str | None:
 
 def pg_missing() -> str | None:
     "Why a local PostgreSQL with pgvector cannot be started here, or None when it can."
-    if not (_pg_bin("initdb") and _pg_bin("pg_ctl")): return "PostgreSQL server binaries (initdb, pg_ctl) not found"
-    cfg = _pg_bin("pg_config")
+    initdb = _pg_bin("initdb")
+    if not (initdb and _pg_bin("pg_ctl")): return "PostgreSQL server binaries (initdb, pg_ctl) not found"
+    beside = Path(initdb).resolve().parent / "pg_config"  # the pg_config of that server, not another version's
+    cfg = str(beside) if beside.exists() else _pg_bin("pg_config")
     if cfg:
         share = subprocess.run([cfg, "--sharedir"], capture_output=True, text=True).stdout.strip()
         if share and not (Path(share) / "extension" / "vector.control").exists():
