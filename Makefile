@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean
+.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean pgvector
 
 setup: $(STAMP)
 
@@ -27,7 +27,15 @@ $(STAMP): settings.ini setup.py pyproject.toml
 demo: setup
 	AIWB_HOME=$${AIWB_HOME:-$(CURDIR)/.aiwb} $(BIN)/aiwb demo
 
-test: setup sync-check nbtest pytest docs
+test: setup pgvector sync-check nbtest pytest docs
+
+# pgvector for the system PostgreSQL 15 (tests/test_pgvector.py starts a real server): a no-op when present.
+# Debian's postgresql-15-pgvector where the archive has it, else Debian's pgvector source built against
+# postgresql-server-dev-15 (bookworm has no binary package). Set AIWB_SKIP_PG=1 to skip both this and the tests.
+pgvector:
+	@if [ "$${AIWB_SKIP_PG:-0}" = 1 ]; then echo "pgvector: skipped (AIWB_SKIP_PG=1)"; \
+	elif [ -f /usr/share/postgresql/15/extension/vector.control ]; then echo "pgvector: present"; \
+	else bash tools/install_pgvector.sh; fi
 
 # Notebooks are the source of truth: cleaning and exporting must change nothing.
 sync-check: setup
@@ -45,7 +53,7 @@ nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
-pytest: setup
+pytest: setup pgvector
 	$(BIN)/python -m pytest -q tests
 
 # Quarto cannot be installed everywhere: render nbdev's processed notebooks with smalldocs (pure Python).
