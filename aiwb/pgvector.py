@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 
 from .core import DependencyError, InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
-from .retrieval import And, Cmp, Filter, Not, Or, _kind, as_filter, store_version
+from .retrieval import Cmp, _kind, compile_tree, store_version
 
 # %% auto #0
 __all__ = ['compile_pg_filter', 'PgVectorStore', 'pg_missing', 'temporary_postgres']
@@ -97,14 +97,7 @@ def compile_pg_filter(flt: Any,  # A filter in any form `aiwb.retrieval.as_filte
                       column: str = "metadata",  # The JSONB column (a trusted identifier, never user input)
                      ) -> tuple[str, list]:
     "Parameterised PostgreSQL `(predicate, params)` for `flt` over a JSONB column: values and keys are `%s` parameters."
-    if flt is None: return "true", []
-    params: list = []
-    def go(f: Filter) -> str:
-        if isinstance(f, And): return "(" + " AND ".join(go(i) for i in f.items) + ")" if f.items else "true"
-        if isinstance(f, Or): return "(" + " OR ".join(go(i) for i in f.items) + ")" if f.items else "false"
-        if isinstance(f, Not): return f"(NOT {go(f.item)})"
-        return _pg_leaf(column, f, params)
-    return go(as_filter(flt)), params
+    return compile_tree(flt, lambda c, params: _pg_leaf(column, c, params))
 
 # %% ../nbs/05b_pgvector.ipynb #9d96b201
 def _has_nul(v: Any) -> bool:

@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
 __all__ = ['OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec',
-           'matches', 'compile_filter', 'VectorIndex', 'build_ivf', 'search_ivf', 'quantise', 'search_quantised',
-           'store_version', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms',
-           'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf', 'linear_fusion', 'search']
+           'matches', 'compile_tree', 'compile_filter', 'VectorIndex', 'build_ivf', 'search_ivf', 'quantise',
+           'search_quantised', 'store_version', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings',
+           'bm25_postings', 'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf',
+           'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -205,18 +206,24 @@ def _leaf(column: str, op: str, v: Any, ptr: str, params: list) -> str:
         return _any(column, ptr, "=", [v], params, on_value="contains" if isinstance(v, str) else None)
     return _any(column, ptr, op, [v], params)
 
-def compile_filter(flt: Any,  # A filter in any form `as_filter` reads; None means no filter
-                   column: str = "metadata",  # The JSON column (a trusted identifier, never user input)
-                  ) -> tuple[str, list]:
-    "Parameterised SQL `(predicate, params)` for `flt`; values and field names are bound, never spliced."
+def compile_tree(flt: Any,  # A filter in any form `as_filter` reads; None means no filter
+                 leaf: Callable[[Cmp, list], str],  # SQL for one comparison; appends its bound values to the list
+                ) -> tuple[str, list]:
+    "`(predicate, params)` for `flt`: AND/OR/NOT as SQL, each comparison written by `leaf` (one per SQL dialect)."
     if flt is None: return "true", []
     params: list = []
     def go(f: Filter) -> str:
         if isinstance(f, And): return "(" + " AND ".join(go(i) for i in f.items) + ")" if f.items else "true"
         if isinstance(f, Or): return "(" + " OR ".join(go(i) for i in f.items) + ")" if f.items else "false"
         if isinstance(f, Not): return f"(NOT {go(f.item)})"
-        return _leaf(column, f.op, f.value, _pointer(f.field), params)
+        return leaf(f, params)
     return go(as_filter(flt)), params
+
+def compile_filter(flt: Any,  # A filter in any form `as_filter` reads; None means no filter
+                   column: str = "metadata",  # The JSON column (a trusted identifier, never user input)
+                  ) -> tuple[str, list]:
+    "Parameterised DuckDB SQL `(predicate, params)` for `flt`; values and field names are bound, never spliced."
+    return compile_tree(flt, lambda c, params: _leaf(column, c.op, c.value, _pointer(c.field), params))
 
 # %% ../nbs/05_retrieval.ipynb #2563f590
 def _topk(scores, k: int):
