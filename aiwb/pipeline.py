@@ -46,12 +46,10 @@ class RAGPipeline:
             hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters)
             return [h for h in hits if h.score >= floor]
         from aiwb.embeddings import embed
-        from aiwb.retrieval import vector_literal
+        from aiwb.retrieval import cosine_of
         qvec = embed([question.strip()])[0]
         hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters, query_vector=qvec)
-        if not hits: return []
-        cos = dict(self.con.execute(f"SELECT chunk_id, array_cosine_similarity(embedding, {vector_literal(qvec)}) FROM chunks "
-                                    "WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [[h.chunk_id for h in hits]]).fetchall())
+        cos = cosine_of(self.con, [h.chunk_id for h in hits], qvec)
         return [h for h in hits if cos.get(h.chunk_id, -1.0) >= floor]
 
     def ask(self, question: str) -> Completion:

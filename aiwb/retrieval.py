@@ -18,7 +18,7 @@ __all__ = ['OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'MODES', 'Filter', 'Cmp', 'And', '
            'matches', 'compile_tree', 'compile_filter', 'VectorIndex', 'build_ivf', 'search_ivf', 'quantise',
            'search_quantised', 'store_version', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings',
            'bm25_postings', 'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf',
-           'linear_fusion', 'search']
+           'cosine_of', 'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
@@ -756,12 +756,19 @@ class Bm25Postings:
         return self._by_name[name]
 
     def scores(self, termids):
-        "BM25 score of every document (row order of `names`) for the given query term ids."
+        "BM25 score of every document (row order of `names`) for the given query term ids (the last query's are kept: hybrid asks twice)."
         import numpy as np
+        key, last = tuple(termids), getattr(self, "_last", None)  # one read of `_last`: safe across threads
+        if last is not None and last[0] == key: return last[1]
         sel = [np.arange(self.ptr[t], self.ptr[t + 1]) for t in termids if 0 <= t < len(self.ptr) - 1]
-        if not sel: return np.zeros(len(self.names))
-        idx = np.concatenate(sel)
-        return np.bincount(self.doc[idx], weights=self.weight[idx], minlength=len(self.names))
+        if sel:
+            idx = np.concatenate(sel)
+            sc = np.bincount(self.doc[idx], weights=self.weight[idx], minlength=len(self.names))
+        else:
+            sc = np.zeros(len(self.names))
+        sc.flags.writeable = False  # shared between callers
+        self._last = (key, sc)
+        return sc
 
 _BM25_CACHE: dict[tuple, Bm25Postings] = {}
 
@@ -900,6 +907,17 @@ def rrf(rankings: Sequence[Sequence[str]],  # Ranked id lists, best first
             fused[i] = fused.get(i, 0.0) + w / (k + r)
     return sorted(fused.items(), key=lambda t: (-t[1], t[0]))
 
+def cosine_of(con,  # Open aiwb DuckDB connection
+              ids: Sequence[str],  # Chunk ids
+              qvec,  # A query embedding
+             ) -> dict[str, float]:
+    "Exact cosine of `qvec` with each chunk in `ids` that the store has, from the cached matrix (no scan of the table)."
+    import numpy as np
+    vi = vector_index(con)
+    q = np.asarray(qvec, dtype=np.float32).reshape(-1)
+    pos = vi.positions(ids)
+    return dict(zip(vi.ids[pos].tolist(), (vi.matrix[pos] @ (q / (np.linalg.norm(q) or 1.0))).tolist()))
+
 def linear_fusion(con,  # Open aiwb DuckDB connection
                   query: str,  # The question (for its BM25 terms)
                   qvec,  # Its embedding
@@ -910,12 +928,9 @@ def linear_fusion(con,  # Open aiwb DuckDB connection
     import numpy as np
     cands = list(dict.fromkeys(candidates))
     if not cands: return []
-    vi, post = vector_index(con), bm25_postings(con, params.bm25_k1, params.bm25_b)
-    q = np.asarray(qvec, dtype=np.float32).reshape(-1)
-    pos = vi.positions(cands)
-    cos_of = dict(zip(vi.ids[pos].tolist(), (vi.matrix[pos] @ (q / (np.linalg.norm(q) or 1.0))).tolist()))
+    cos, post = cosine_of(con, cands, qvec), bm25_postings(con, params.bm25_k1, params.bm25_b)
     bm = post.scores(query_terms(con, query))[[post.row_of(c) for c in cands]]
-    fused = params.vector_weight * np.array([cos_of[c] for c in cands]) + params.bm25_weight * bm
+    fused = params.vector_weight * np.array([cos[c] for c in cands]) + params.bm25_weight * bm
     return sorted(zip(cands, fused.tolist()), key=lambda t: (-t[1], t[0]))
 
 # %% ../nbs/05_retrieval.ipynb #81636402

@@ -83,13 +83,21 @@ def twins(v):
         return [v.lower() == "true"] if v.lower() in ("true", "false") else []
 
 
+def list_field_cases(key, value, others, rows) -> tuple[list[dict], list]:
+    "Metadata with `value` planted in some lists of `key` (and look-alikes of other JSON types), and the filters to try."
+    metas = [{key: xs + ([value] if i % 2 else [])} for i, xs in enumerate(rows)] + [{key: value}, {key: []}, {}]
+    metas += [{key: [t]} for t in twins(value)] + [{key: t} for t in twins(value)]
+    filters = [F(key).contains(value), F(key) == value, F(key) != value, F(key).isin([*others, value]), F(key).notin(others),
+               F(key) < value if not isinstance(value, bool) else F(key) == value]
+    return metas, filters
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=KEYS, value=SCALAR, others=st.lists(SCALAR, max_size=4), rows=st.lists(st.lists(SCALAR, max_size=4), min_size=1, max_size=6))
 def test_list_fields_agree_with_reference(con, key, value, others, rows):
     "List membership, with the filter value planted in some of the lists, and look-alikes of other types in others."
-    metas = [{key: xs + ([value] if i % 2 else [])} for i, xs in enumerate(rows)] + [{key: value}, {key: []}, {}]
-    metas += [{key: [t]} for t in twins(value)] + [{key: t} for t in twins(value)]
-    for flt in [F(key).contains(value), F(key) == value, F(key) != value, F(key).isin([*others, value]), F(key).notin(others)]:
+    metas, filters = list_field_cases(key, value, others, rows)
+    for flt in filters:
         want = [i for i, m in enumerate(metas) if matches(flt, m)]
         assert sql_matches(con, flt, metas) == want, flt
         assert all(matches(F(key).contains(value), m) for m in metas[1:len(rows):2])
