@@ -7,7 +7,7 @@ with smalldocs, a pure-Python renderer that reads the same `_quarto.yml`. Betwee
 plotly figures and ipywidgets an HTML form (smalldocs renders an output only as HTML, an image, Markdown, LaTeX or
 plain text, so it dropped the figures and showed `VBox(children=...)` for widgets); the site serves its own
 `plotly.min.js` and the build fails if a page loads a script or style sheet from the web, so the site works
-offline. Where Quarto is installed, `nbdev_docs` builds the site from the same files.
+offline. Where Quarto is installed, `nbdev_docs` builds the site from the same files, without that step.
 
 Usage: python tools/build_docs.py
 """
