@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean pgvector
+.PHONY: setup demo test sync-check nbtest pytest docs docs-serve lab bench clean pgvector
 
 setup: $(STAMP)
 
@@ -60,6 +60,10 @@ pytest: setup pgvector
 # Where Quarto exists, `nbdev_docs` builds the same site from the same _quarto.yml.
 docs: setup
 	$(BIN)/python tools/build_docs.py
+
+# The site works from file:// too, except search: browsers refuse fetch() of search.json there.
+docs-serve: docs
+	$(BIN)/python -m http.server $${PORT:-8000} --bind 127.0.0.1 --directory _docs
 
 # Benchmarks (not part of `make test`): each prints a table against a baseline measured in the same run.
 bench: setup

@@ -119,6 +119,8 @@ def test_no_page_loads_a_script_or_style_from_the_web(site):
     for page in pages:
         html = page.read_text(encoding="utf-8")
         assert not re.search(r"<(script|link)\b[^>]*(src|href)=[\"']?(https?:)?//", html), page.name
+        assert '<link rel="icon" href="favicon.svg">' in html, page.name  # else the browser asks for /favicon.ico
+    assert (site / "favicon.svg").is_file()
     for css in site.rglob("*.css"):
         assert not re.search(r"@import\s+url\(\s*['\"]?(https?:)?//", css.read_text(encoding="utf-8")), css.name
 
