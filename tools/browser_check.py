@@ -60,7 +60,8 @@ def check_page(browser, url: str,  # The page's address
     widgets = page.locator(".widget-snapshot")
     for i in range(widgets.count()):
         widgets.nth(i).screenshot(path=str(shots / f"{name}-widget{i}.png"))
-    print(f"{name}: {figures.count()} figures ({drawn} svg layers), {widgets.count()} widgets, {len(problems)} problems")
+    counts = f"{figures.count()} figures ({drawn} svg layers), {widgets.count()} widgets"
+    print(f"{name}: {counts}, {len(problems)} problems")
     page.close()
     return problems
 
