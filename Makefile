@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test sync-check nbtest pytest docs docs-serve lab bench clean pgvector
+.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean pgvector
 
 setup: $(STAMP)
 
@@ -62,6 +62,7 @@ docs: setup
 	$(BIN)/python tools/build_docs.py
 
 # The site works from file:// too, except search: browsers refuse fetch() of search.json there.
+.PHONY: docs-serve
 docs-serve: docs
 	$(BIN)/python -m http.server $${PORT:-8000} --bind 127.0.0.1 --directory _docs
 
