@@ -61,6 +61,11 @@ pytest: setup pgvector
 docs: setup
 	$(BIN)/python tools/build_docs.py
 
+# The site works from file:// too, except search: browsers refuse fetch() of search.json there.
+.PHONY: docs-serve
+docs-serve: docs
+	$(BIN)/python -m http.server $${PORT:-8000} --bind 127.0.0.1 --directory _docs
+
 # Benchmarks (not part of `make test`): each prints a table against a baseline measured in the same run.
 bench: setup
 	$(BIN)/python bench/run_all.py

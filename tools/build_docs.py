@@ -3,17 +3,79 @@
 `nbdev_proc_nbs` would first try to download Quarto (with sudo) and then `pip install -e .` into whatever `pip`
 is on PATH, so this script calls the same nbdev steps directly: refresh `nbdev.yml`, rebuild the symbol index,
 write the sidebar, process the notebooks into `_proc/` (show_doc, hidden cells, directives), then render `_proc/`
-with smalldocs, a pure-Python renderer that reads the same `_quarto.yml`. Where Quarto is installed,
-`nbdev_docs` builds the site from the same files.
+with smalldocs, a pure-Python renderer that reads the same `_quarto.yml`. Between the two, `docs_outputs` gives
+plotly figures and ipywidgets an HTML form (smalldocs renders an output only as HTML, an image, Markdown, LaTeX or
+plain text, so it dropped the figures and showed `VBox(children=...)` for widgets); the site serves its own
+`plotly.min.js` and the build fails if a page loads a script or style sheet from the web, so the site works
+offline. Where Quarto is installed, `nbdev_docs` builds the site from the same files, without that step.
 
 Usage: python tools/build_docs.py
 """
+import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from docs_outputs import process_folder
+
 ROOT = Path(__file__).resolve().parent.parent
+REMOTE_IMPORT = re.compile(r"@import\s+url\(\s*['\"]?https?://[^)]*\)\s*;?")
+REMOTE_ASSET = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//[^>]*>", re.I)
+OUTPUT_FILE = re.compile(r"^output-file:\s*(\S+)\s*$", re.M)
+
+
+def drop_remote_imports(site: Path,  # The built site
+                        ) -> int:
+    "Remove `@import url(https://...)` (the theme's web fonts) from the site's style sheets; return how many."
+    dropped = 0
+    for css in site.rglob("*.css"):
+        text = css.read_text(encoding="utf-8")
+        kept, n = REMOTE_IMPORT.subn("", text)
+        if n:
+            css.write_text(kept, encoding="utf-8")
+        dropped += n
+    return dropped
+
+
+def page_names(proc: Path,  # nbdev's processed notebooks
+               ) -> dict[str, str]:
+    "Map the page name nbdev links to (the notebook's `output-file`, e.g. `core.html`) to the page smalldocs writes."
+    names = {}
+    for nb in proc.glob("*.ipynb"):
+        cells = json.loads(nb.read_text(encoding="utf-8")).get("cells", [])
+        found = OUTPUT_FILE.search("".join(cells[0].get("source", "")) if cells else "")
+        if found:
+            names[found.group(1)] = f"{nb.stem}.html"
+    return names
+
+
+def local_links(site: Path,  # The built site
+                base: str,  # The URL the docs are published at (`doc_host` + `doc_baseurl`)
+                names: dict[str, str],  # Page nbdev links to -> page in the site
+                ) -> int:
+    "Point the symbol links nbdev writes as `<base>/core.html#x` at the site's own pages; return how many."
+    pattern = re.compile(re.escape(base.rstrip("/")) + r"/([\w.-]+\.html)")
+    changed = 0
+    for page in site.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        new, n = pattern.subn(lambda m: names.get(m.group(1), m.group(0)), text)
+        if n:
+            page.write_text(new, encoding="utf-8")
+        changed += n
+    return changed
+
+
+def remote_assets(site: Path,  # The built site
+                  ) -> list[str]:
+    "Every script, style sheet, image or frame the site's pages or style sheets would load from the web."
+    found = []
+    for page in site.rglob("*.html"):
+        found += [f"{page.name}: {tag}" for tag in REMOTE_ASSET.findall(page.read_text(encoding="utf-8"))]
+    for css in site.rglob("*.css"):
+        found += [f"{css.name}: {imp}" for imp in REMOTE_IMPORT.findall(css.read_text(encoding="utf-8"))]
+    return found
 
 
 def main() -> int:
@@ -29,6 +91,7 @@ def main() -> int:
     nbdev.doclinks._build_modidx()
     nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
     proc_nbs(cfg.nbs_path, n_workers=2)
+    process_folder(proc)
     # nbdev's sidebar lists every file in nbs/; only notebooks are pages.
     sidebar = proc / "sidebar.yml"
     lines = sidebar.read_text().splitlines()
@@ -41,8 +104,14 @@ def main() -> int:
     if render.returncode:
         return render.returncode
     shutil.move(str(proc / out.name), str(out))
-    import plotly  # figures' HTML loads plotly.min.js from the page's folder (see aiwb.core.interactive)
+    import plotly  # figures' HTML loads plotly.min.js from the page's folder (see docs_outputs, aiwb.core.interactive)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
+    drop_remote_imports(out)
+    local_links(out, cfg.doc_host + cfg.doc_baseurl, page_names(proc))
+    remote = remote_assets(out)
+    if remote:
+        print("docs: pages load from the web, which fails offline:\n  " + "\n  ".join(remote[:20]))
+        return 1
     notebooks = sorted(cfg.nbs_path.glob("*.ipynb"))
     missing = [nb.name for nb in notebooks if not (out / f"{nb.stem}.html").is_file()]
     if not (out / "index.html").is_file() or missing:
