@@ -14,12 +14,12 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
-__all__ = ['MAX_FILTER_DEPTH', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_ROWS_SQL', 'MODES', 'MAX_K', 'RetrievalWarning',
-           'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches', 'compile_tree',
-           'compile_filter', 'check_filter', 'VectorIndex', 'build_ivf', 'search_ivf', 'quantise', 'search_quantised',
-           'store_version', 'field_kinds', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings',
-           'query_terms', 'hnsw_index', 'build_indexes', 'HybridParams', 'chunk_sources', 'vector_literal',
-           'zscore_fusion', 'rrf', 'cosine_of', 'linear_fusion', 'search']
+__all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_ROWS_SQL', 'MODES', 'MAX_K',
+           'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches',
+           'compile_tree', 'compile_filter', 'check_filter', 'ChunkRows', 'VectorIndex', 'build_ivf', 'search_ivf',
+           'quantise', 'search_quantised', 'store_version', 'field_kinds', 'open_index', 'vector_index', 'bm25_index',
+           'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index', 'build_indexes', 'HybridParams',
+           'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of', 'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 class RetrievalWarning(UserWarning):
@@ -284,6 +284,67 @@ def _topk(scores, k: int):
     order = np.argsort(-np.take_along_axis(scores, part, -1), axis=-1, kind="stable")
     return np.take_along_axis(part, order, -1)
 
+ROW_COLUMNS = ("doc_id", "text", "metadata")  # what `ChunkRows` keeps of each chunk (metadata as JSON text)
+
+class ChunkRows:
+    "Each chunk's `ROW_COLUMNS` as UTF-8 bytes: one blob per column and an (n + 1, 3) offsets array; a row is three slices."
+    def __init__(self,
+                 blobs,  # One uint8 array per column (memory-mapped or in memory)
+                 offsets,  # (n + 1, len(ROW_COLUMNS)) int64: row i of column j is blobs[j][offsets[i, j]:offsets[i + 1, j]]
+                ):
+        self.blobs, self.offsets = list(blobs), offsets
+
+    def __len__(self) -> int: return len(self.offsets) - 1
+
+    def row(self, i: int) -> tuple[str, ...]:
+        "The columns of row `i`, decoded."
+        o = self.offsets
+        return tuple(bytes(b[o[i, j]:o[i + 1, j]]).decode("utf-8") for j, b in enumerate(self.blobs))
+
+class _RowsWriter:
+    "Collect the `ROW_COLUMNS` of Arrow record batches into `ChunkRows`: appended to files in `folder`, or kept in memory."
+    def __init__(self, folder=None):
+        self.folder, self.ends, self.offsets = folder, [0] * len(ROW_COLUMNS), []
+        self.parts: list[list[bytes]] = [[] for _ in ROW_COLUMNS]
+        self.files = None if folder is None else [open(folder / f"rows_{c}.bin", "wb") for c in ROW_COLUMNS]
+
+    def add(self, columns) -> None:
+        "Append one batch: the Arrow string arrays of `ROW_COLUMNS`, in that order (nulls become empty strings)."
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        offs = []
+        for j, a in enumerate(columns):
+            if isinstance(a, pa.ExtensionArray): a = a.storage
+            a = pc.fill_null(a.cast(pa.large_string()), "")
+            o = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset:a.offset + len(a) + 1]
+            data = b"" if a.buffers()[2] is None else memoryview(a.buffers()[2])[o[0]:o[-1]]  # no copy of the batch
+            offs.append(o - o[0] + self.ends[j])
+            self.ends[j] += len(data)
+            if self.files is None: self.parts[j].append(bytes(data))
+            else: self.files[j].write(data)
+        self.offsets.append(np.stack([x[:-1] for x in offs], axis=1))
+
+    def finish(self) -> ChunkRows | None:
+        "The rows (in memory); with a folder, close the files, write the offsets and every checksum, and return None."
+        import numpy as np
+        offsets = np.concatenate(self.offsets + [np.asarray([self.ends], np.int64)]).astype(np.int64)
+        if self.files is None:
+            return ChunkRows([np.frombuffer(b"".join(p), np.uint8) for p in self.parts], offsets)
+        for f in self.files: f.close()
+        np.save(self.folder / "rows_offsets.npy", offsets)
+        for name in ROW_FILES: _write_checksum(self.folder / name)
+        return None
+
+ROW_FILES = tuple(f"rows_{c}.bin" for c in ROW_COLUMNS) + ("rows_offsets.npy",)  # the sidecar files of `ChunkRows`
+
+def _map_rows(folder) -> ChunkRows:
+    "The `ChunkRows` of a sidecar folder, memory-mapped."
+    import numpy as np
+    blobs = [np.memmap(folder / f"rows_{c}.bin", np.uint8, mode="r").view(np.ndarray) if (folder / f"rows_{c}.bin").stat().st_size
+             else np.zeros(0, np.uint8) for c in ROW_COLUMNS]  # plain views of the mappings: slicing a np.memmap is slower
+    return ChunkRows(blobs, np.load(folder / "rows_offsets.npy", mmap_mode="r").view(np.ndarray))
+
 class VectorIndex:
     "Normalised float32 embeddings in one matrix (in memory or memory-mapped), with exact, IVF and quantised top-k search."
     def __init__(self,
@@ -299,7 +360,7 @@ class VectorIndex:
             raise InputError(f"{len(self.ids)} ids for {len(self.matrix)} rows", hint="pass one id per matrix row")
         self.path = None if path is None else Path(path)
         self.centroids = self.offsets = None
-        self.rows = None  # Arrow table (doc_id, text, metadata) of the chunks, in the store's scan order (see `sources`)
+        self.rows: ChunkRows | None = None  # Each chunk's doc_id, text and metadata, in the store's scan order (see `sources`)
         self.perm = None  # Row of `rows` for each position (None: the same position)
         self.fields: dict[str, list[str]] | None = None  # Metadata field -> the JSON kinds it holds (see `check_filter`)
         self._derived: dict[str, Any] = {}  # quantised codes and the id lookup, made on first use
@@ -367,16 +428,17 @@ class VectorIndex:
                ) -> list[Source]:
         "`Source`s for `positions`, from `rows` (no query to DuckDB): the chunk text, document id and metadata."
         import numpy as np
-        import pyarrow as pa
         if self.rows is None:
             raise StoreError("this vector index holds no chunk rows", hint="open it with vector_index(con)")
         pos = np.asarray(positions, dtype=np.int64)
         keep = pos >= 0
         pos, scores = pos[keep], np.asarray(scores, dtype=np.float64)[keep]
         at = pos if self.perm is None else np.asarray(self.perm)[pos]
-        got = self.rows.take(pa.array(at, pa.int64())).to_pydict()
-        return [Source(chunk_id=str(self.ids[p]), doc_id=d, text=t, score=float(s), metadata=json.loads(m) if m else {})
-                for p, s, d, t, m in zip(pos, scores, got["doc_id"], got["text"], got["metadata"])]
+        out = []
+        for p, r, s in zip(pos.tolist(), at.tolist(), scores.tolist()):
+            doc_id, text, meta = self.rows.row(r)
+            out.append(Source(chunk_id=str(self.ids[p]), doc_id=doc_id, text=text, score=s, metadata=json.loads(meta) if meta else {}))
+        return out
 
     def memory(self) -> dict[str, int]:
         "Bytes of each array the index holds (mapped arrays count in full, though only the pages touched are resident)."
@@ -685,11 +747,6 @@ def _save(f, a) -> None:
     import numpy as np
     np.save(f, a); _write_checksum(f)
 
-def _map_rows(f):
-    "The Arrow IPC file `f` as a table whose buffers are memory-mapped (nothing is copied until used)."
-    import pyarrow as pa
-    return pa.ipc.open_file(pa.memory_map(str(f), "r")).read_all()
-
 def open_index(path) -> VectorIndex:
     "Map the sidecar directory `path` (written by `vector_index` or `build_ivf`) as a `VectorIndex`, every file checked against its checksum."
     import numpy as np
@@ -705,7 +762,7 @@ def open_index(path) -> VectorIndex:
     if ids.shape != (meta["n"],) or matrix.shape != (meta["n"], meta["dim"]) or matrix.dtype != np.float32:
         raise StoreError(f"{path} does not match its meta.json", hint="delete it; it is rebuilt from DuckDB")
     vi = VectorIndex(ids, matrix, version=meta["version"], path=path)
-    vi.rows, vi.fields = _map_rows(path / "rows.arrow"), meta["fields"]
+    vi.rows, vi.fields = _map_rows(path), meta["fields"]
     if len(vi.rows) != len(vi):
         raise StoreError(f"{path} has {len(vi.rows)} chunk rows for {len(vi)} vectors", hint="it is rebuilt from DuckDB")
     if meta.get("nlist"):
@@ -757,11 +814,11 @@ def _relayout(vi: VectorIndex, order, cent, offsets, ivf: dict, block: int = 655
         _save_blocks(tmp / "matrix.npy", (n, d), np.float32, (vi.matrix[order[i:i + block]] for i in range(0, n, block)))
         _save(tmp / "ids.npy", vi.ids[order]); _save(tmp / "centroids.npy", cent); _save(tmp / "offsets.npy", offsets)
         _save(tmp / "perm.npy", order if vi.perm is None else np.asarray(vi.perm)[order])  # chunk rows stay in scan order
-        for name in ("rows.arrow", "rows.arrow.crc"):
+        for name in [x for f in ROW_FILES for x in (f, f + ".crc")]:
             try: os.link(vi.path / name, tmp / name)  # the same file, not a copy
             except OSError: shutil.copyfile(vi.path / name, tmp / name)
         old = vi.path
-        files = ["matrix.npy", "ids.npy", "rows.arrow", "centroids.npy", "offsets.npy", "perm.npy"]
+        files = ["matrix.npy", "ids.npy", *ROW_FILES, "centroids.npy", "offsets.npy", "perm.npy"]
         final = _publish(tmp, root / f"{slug}-ivf", dict(format=_SIDECAR_FORMAT, version=vi.version, n=n, dim=d, files=files,
                                                          fields=vi.fields, **ivf))
     except BaseException:
@@ -774,7 +831,6 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
     "Stream `CHUNK_ROWS_SQL` from DuckDB into a normalised matrix and the chunk rows: a new sidecar under `root`, or memory."
     import duckdb
     import numpy as np
-    import pyarrow as pa
     import shutil
     n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
     width = con.execute("SELECT max(strlen(chunk_id)) FROM chunks").fetchone()[0] or 1
@@ -784,8 +840,6 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
         try: tmp = _tmp_dir(root)
         except OSError: pass
     ids = np.empty(n, dtype=f"<U{width}")
-    schema = pa.schema([("doc_id", pa.string()), ("text", pa.string()), ("metadata", pa.string())])
-    kept: list = []  # the chunk rows, when they stay in memory
     def blocks(out):  # normalised row blocks of the matrix; the ids land in `ids` and the rows go to `out` on the way
         i = 0
         with _scan_memory(con, limit):
@@ -795,24 +849,22 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
                 x = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(m, EMBEDDING_DIM)
                 norm = np.linalg.norm(x, axis=1, keepdims=True)
                 ids[i:i + m] = batch.column(0).to_numpy(zero_copy_only=False); i += m
-                rows = pa.record_batch([batch.column(j).cast(pa.string()) for j in (2, 3, 4)], schema=schema)
-                if out is None: kept.append(rows)
-                else: out.write_batch(rows)
+                out.add([batch.column(j) for j in (2, 3, 4)])
                 yield x / np.where(norm > 0, norm, 1)
         if i != n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
     try:
         fields = field_kinds(con)
+        out = _RowsWriter(tmp)
         if tmp is None:
-            matrix = _save_blocks(None, (n, EMBEDDING_DIM), np.float32, blocks(None))
+            matrix = _save_blocks(None, (n, EMBEDDING_DIM), np.float32, blocks(out))
             vi = VectorIndex(ids, matrix, version=version)
-            vi.rows, vi.fields = pa.Table.from_batches(kept, schema=schema), fields
+            vi.rows, vi.fields = out.finish(), fields
             return vi
-        with pa.OSFile(str(tmp / "rows.arrow"), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
-            _save_blocks(tmp / "matrix.npy", (n, EMBEDDING_DIM), np.float32, blocks(out))  # its mapping is dropped at once
-        _write_checksum(tmp / "rows.arrow"); _save(tmp / "ids.npy", ids)
+        _save_blocks(tmp / "matrix.npy", (n, EMBEDDING_DIM), np.float32, blocks(out))  # its mapping is dropped at once
+        out.finish(); _save(tmp / "ids.npy", ids)
         slug = stable_hash(version)
         final = _publish(tmp, root / f"{slug}-flat", dict(format=_SIDECAR_FORMAT, version=version, n=n, dim=EMBEDDING_DIM,
-                                                          files=["matrix.npy", "ids.npy", "rows.arrow"], fields=fields))
+                                                          files=["matrix.npy", "ids.npy", *ROW_FILES], fields=fields))
     except OSError:  # the sidecar cannot be written (read-only or full disk): the same index in memory
         if tmp is None: raise
         shutil.rmtree(tmp, ignore_errors=True)
@@ -859,10 +911,39 @@ def _open_sidecar(con, root, version: str) -> VectorIndex | None:
         shutil.rmtree(root / name, ignore_errors=True)
     return None
 
+_SEEN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> (file state, corpus version) last read
+
+def _file_state(db: str) -> tuple | None:
+    "Size, mtime and inode of the database file and of its WAL (None for an in-memory database): every commit changes one."
+    import os
+    try:
+        st = os.stat(db)
+    except OSError:
+        return None
+    try:
+        w = os.stat(db + ".wal")
+        wal = (w.st_size, w.st_mtime_ns, w.st_ino)
+    except OSError:
+        wal = None
+    return (st.st_size, st.st_mtime_ns, st.st_ino, wal)
+
+def _current_version(con, db: str) -> str:
+    "`store_version(con)`, asked again only when the database file or its WAL changed since it was last asked (no query per search)."
+    import time
+    state = _file_state(db)  # before the query: a commit after it shows up as a change next time
+    seen = _SEEN.get(con)
+    if state is not None and seen is not None and seen[0] == state: return seen[1]
+    version = store_version(con)
+    newest = max(state[1], state[3][1] if state[3] else 0) / 1e9 if state is not None else 0.0
+    if state is not None and time.time() - newest > 0.05:  # a file written in the last 50 ms can change again within one clock tick
+        _SEEN[con] = (state, version)
+    return version
+
 def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     "The `VectorIndex` of the store's chunks: cached per process, mapped from the sidecar, rebuilt when the corpus version changes."
     from pathlib import Path
-    key = (_db_key(con), store_version(con))
+    db = _db_key(con)
+    key = (db, _current_version(con, db))
     vi = _INDEX_CACHE.get(key)
     if vi is None:
         for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]

@@ -106,13 +106,13 @@ def test_a_row_overwritten_in_the_sidecar_is_caught_and_rebuilt(cfg):
     assert hits[0].chunk_id == "c00000" and hits[1].chunk_id != "c02345"
     assert abs(hits[1].score - 1.0) > 0.05
     # the chunk rows (text shown to a user) are checked the same way
-    rows = vector_index(con).path / "rows.arrow"
+    rows = vector_index(con).path / "rows_text.bin"
     data = bytearray(rows.read_bytes())
     at = data.find(b"chunk number 2345 ")
     data[at:at + 6] = b"CHUNK!"
     rows.write_bytes(bytes(data))
     R._INDEX_CACHE.clear()
-    with pytest.warns(RetrievalWarning, match="rows.arrow does not match its checksum"):
+    with pytest.warns(RetrievalWarning, match="rows_text.bin does not match its checksum"):
         hit = search(con, "q", k=1, mode="vector", query_vector=x[2345])[0]
     assert hit.chunk_id == "c02345" and hit.text.startswith("chunk number 2345 ")
     con.close()
