@@ -266,8 +266,8 @@ def check_filter(flt: Any,  # A filter in any form `as_filter` reads
         if c.op == "contains": want = {"str"} if isinstance(c.value, str) else want
         if values and not (want & have):
             held = " and ".join(_KIND_WORDS[k] for k in sorted(have)) or "no comparable values"
-            note = (f"filter {c.field} {c.op} {c.value!r}: the field holds {held}, the value is "
-                    f"{' / '.join(_KIND_WORDS[k][:-1] for k in sorted(want))}: this comparison is never true")
+            given = " or ".join(_KIND_WORDS[k][:-1] for k in sorted(want))
+            note = f"filter {c.field} {c.op} {c.value!r}: the field holds {held}, the value is a {given}: this comparison is never true"
             warnings.warn(note, RetrievalWarning, stacklevel=3)
             notes.append(note)
     return notes
@@ -737,7 +737,8 @@ _KINDS = {"VARCHAR": "str", "BIGINT": "num", "UBIGINT": "num", "DOUBLE": "num", 
 
 def field_kinds(con) -> dict[str, list[str]]:
     "Each metadata field of the store's chunks and the JSON kinds its values have ('str', 'num', 'bool', 'list', ...; a list's elements too)."
-    rows = con.execute(f"""WITH r AS ({CHUNK_ROWS_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j)
+    rows = con.execute(f"""WITH r AS ({CHUNK_ROWS_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
+                                            WHERE json_type(r.metadata) = 'OBJECT')
         SELECT key, list(DISTINCT type ORDER BY type) FROM (SELECT key, type FROM e
             UNION ALL SELECT e.key, x.type FROM e, json_each(e.value) x WHERE e.type = 'ARRAY') GROUP BY key ORDER BY key""").fetchall()
     return {k: sorted({_KINDS.get(t, t.lower()) for t in types}) for k, types in rows}
@@ -1262,7 +1263,7 @@ def search(con,  # Open aiwb DuckDB connection
     if mode == "hybrid": _check_k(params.depth, "HybridParams.depth")
     filters = None if filters is None else as_filter(filters)
     vi = vector_index(con, ivf=(mode == "ivf"))  # the chunk rows and metadata fields live beside the vectors
-    if filters is not None and check_fields: check_filter(filters, vi.fields)
+    if filters is not None and check_fields and vi.fields is not None: check_filter(filters, vi.fields)
     qvec = None
     if mode != "bm25":
         qvec = embed([query.strip()])[0] if query_vector is None else query_vector

@@ -177,7 +177,7 @@ def test_unknown_fields_are_errors_and_type_mismatches_warn(cfg):
         with pytest.raises(InputError, match="did you mean 'year'") as e:
             search(con, "chunk", k=3, mode=mode, filters=F("yaer") >= 2020, query_vector=x[0])
         assert "'lang', 'tags', 'year'" in e.value.hint
-    with pytest.warns(RetrievalWarning, match="holds numbers, the value is string"):
+    with pytest.warns(RetrievalWarning, match="holds numbers, the value is a string"):
         assert search(con, "chunk", k=3, filters=F("year") >= "twenty", query_vector=x[0]) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # fields and kinds that exist: no warning
