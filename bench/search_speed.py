@@ -7,6 +7,12 @@ are written to a DuckDB store through Arrow — the store of record — and ever
 the memory-mapped sidecar matrix that `aiwb.retrieval.vector_index` writes once per corpus version). Queries are
 fresh draws from the same distribution. recall@10 is against the exact top-10 computed from the generated data.
 
+`search()` end to end is the whole call with the query vector given (as after `embed`): the corpus version check,
+the kernel, and the 10 result rows read from the sidecar (`chunk_sources`), beside the DuckDB join that fetched them
+before. The pgvector rows (up to `--pg-max` rows) copy the same chunks into a throwaway PostgreSQL 15 + pgvector
+server on 127.0.0.1 (started as tests/test_pgvector.py does; `make pgvector` installs the extension) and time
+`PgVectorStore.search` exact and through its HNSW index, so the cost of moving past one machine shows per query.
+
 Latency is the median over the queries (single) and the per-query time of one batch of all queries (batched). The
 numpy baseline is a plain in-memory float32 copy of the matrix; it is timed interleaved with every mode (query by
 query, or batch by batch) because other processes share this machine, and each ×numpy ratio is to the numpy timings
@@ -229,7 +235,7 @@ def run_size(n: int, nq: int, hnsw_max: int, pg_max: int, home: Path) -> list[tu
         s, _, r = paired(lambda q: search(con, "q", k=10, mode=mode, query_vector=q, **kw), None,
                          nq if mode != "int8" else min(nq, 20), by_id)
         add(f"search() end to end: {label}", s, None, r,
-            "embedding given; rows from the sidecar, one version query" if mode == "vector" else "")
+            "query vector given; rows from the sidecar, no DuckDB query when the store is unchanged" if mode == "vector" else "")
     # what fetching the 10 result rows costs: from the sidecar now, by a join in DuckDB before
     ten = [str(i) for i in vi.ids[:10]]
     fetch = lambda: chunk_sources(con, ten, [0.0] * 10)
