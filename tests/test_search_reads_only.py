@@ -226,3 +226,19 @@ def test_cli_bounds_and_filter_errors(cli_store):
     assert "unknown operator '=>'" in err and "did you mean '>='" in err
     r = run_cli("search", "chunk", "--mode", "bm25", "--filter", "year>=twenty", home=cli_store)
     assert r.returncode == 0 and r.stderr.startswith("warning: filter year >= 'twenty'") and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_stamped_file_is_still_caught_when_written(cfg):
+    "A file that passed in full is stamped (not read again while unchanged); any write changes its ctime and is caught."
+    import time
+    con = connect(config=cfg)
+    fill(con, n=500)
+    f = vector_index(con).path / "matrix.npy"
+    time.sleep(0.1)  # past the clock tick the file was written in
+    assert R._checksum_ok(f) and (f.parent / "matrix.npy.ok").exists()
+    assert R._checksum_ok(f)  # from the stamp
+    with open(f, "r+b") as fh:
+        fh.seek(f.stat().st_size - 1000)
+        fh.write(b"\x01\x02\x03\x04")
+    assert not R._checksum_ok(f)
+    con.close()
