@@ -210,7 +210,7 @@ def _search(self: PgVectorStore,
     _check_k(k)  # at most MAX_K, as in every mode of `aiwb.retrieval.search`
     if filters is not None and check_fields:
         row = self._exec("SELECT value FROM {s} WHERE key = 'fields'").fetchone()  # written by sync_from
-        check_filter(filters, json.loads(row[0]) if row else {})
+        if row is not None: check_filter(filters, json.loads(row[0]))  # a table synced by an older aiwb: not checked
     where, params = compile_pg_filter(filters)
     q = _vector_text(embed([query.strip()])[0] if query_vector is None else query_vector)
     order = "d, chunk_id" if exact else "d"
