@@ -10,6 +10,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +19,7 @@ from .core import AiwbError, InputError, load_config
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'cmd_choose', 'cmd_ingest', 'parse_filter',
-           'filters_from_args', 'cmd_search', 'cmd_ask', 'cmd_eval', 'cmd_demo', 'build_parser', 'main']
+           'filters_from_args', 'cmd_search', 'cmd_index', 'cmd_ask', 'cmd_eval', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #12b53fa2
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -166,6 +167,12 @@ def parse_filter(expr: str):
         field, i = m.group(0), m.end()
     rest = text[i:]
     sym = next((op for op in _SYMBOL_OPS if rest.lstrip().startswith(op)), None)
+    run = re.match(r"[=<>!]*", rest.lstrip()).group(0)
+    if sym and run != sym:  # 'year=>2020' is an unknown operator, not year = '>2020'
+        fix = {"=>": ">=", "=<": "<=", "=!": "!=", "<>": "!=", "><": "!="}.get(run[:2], "")
+        raise InputError(f"bad --filter {expr!r}: unknown operator {run!r}",
+                         hint=(f"did you mean {fix!r}? " if fix else "") + "operators are = != < <= > >= in, not in, contains; "
+                              'quote a value that starts with = < > or ! (e.g. --filter \'note="<b>"\')')
     if sym:
         op, value = ("=" if sym == "==" else sym), rest.lstrip()[len(sym):]
     else:
@@ -190,6 +197,10 @@ def filters_from_args(exprs: Sequence[str] | None, json_text: str | None = None)
         except json.JSONDecodeError as e:
             raise InputError(f"bad --filter-json: not valid JSON ({e.msg} at character {e.pos})",
                              hint='e.g. --filter-json \'{"or": [{"lang": "en"}, ["year", ">=", 2020]]}\'') from None
+        except RecursionError:  # deeper than json can read is deeper than any filter may be
+            from aiwb.retrieval import MAX_FILTER_DEPTH
+            raise InputError(f"bad --filter-json: the filter is nested more than MAX_FILTER_DEPTH = {MAX_FILTER_DEPTH} levels deep",
+                             hint="flatten it: and/or take a list of any length, and not(not(x)) is x") from None
         try:
             parts.append(as_filter(spec))
         except InputError as e:
@@ -205,7 +216,7 @@ def _snippet(text: str, width: int = 160) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     "Print the ranked chunks for a query: score, document, title or source, and a snippet."
     from aiwb.core import connect
-    from aiwb.retrieval import filter_spec, hnsw_index, search
+    from aiwb.retrieval import filter_spec, search
     flt = filters_from_args(args.filter, args.filter_json)  # a bad filter fails before any model or store is opened
     if not args.query.strip():
         raise InputError("the query is empty", hint='aiwb search "circuit breaker"')
@@ -213,9 +224,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     con = connect(config=config)
     try:
         _require_chunks(con, config)
-        if args.mode == "hnsw" and not con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name = 'chunks_hnsw'").fetchone()[0]:
-            print("note: building the HNSW index (once: it is saved in the store)", file=sys.stderr)
-            hnsw_index(con)
         hits = search(con, args.query, k=args.k, mode=args.mode, filters=flt)
     finally:
         con.close()
@@ -237,6 +245,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     out.print(table if rows else f"no chunk matches {args.query!r} in mode {args.mode}"
                                  f"{' with these filters' if flt is not None else ''}")
     return EXIT_OK
+
+# %% ../nbs/09_cli.ipynb #c1f0a101
+def cmd_index(args: argparse.Namespace) -> int:
+    "Build or refresh the store's search indexes: fts (BM25) and the vector sidecar, and HNSW with --hnsw."
+    from aiwb.core import connect
+    from aiwb.retrieval import build_indexes
+    config = load_config(args.config)
+    con = connect(config=config)
+    try:
+        _require_chunks(con, config)
+        if args.hnsw and not args.json:
+            print("note: building the HNSW index if it is missing (minutes at 100k chunks)", file=sys.stderr)
+        built = build_indexes(con, hnsw=args.hnsw, force=args.force)
+    finally:
+        con.close()
+    if args.json:
+        _print_json(built)
+        return EXIT_OK
+    hnsw = "built" if built["hnsw"] else ("up to date" if args.hnsw else "not asked (--hnsw builds it)")
+    print(f"fts (bm25) index: {'built' if built['fts'] else 'up to date'}; hnsw index: {hnsw}; vector sidecar: ready")
+    return EXIT_OK
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    "Print a Python warning as one `warning: ...` line on stderr (no source location)."
+    print(f"warning: {message}", file=sys.stderr)
+
 
 # %% ../nbs/09_cli.ipynb #92742fff
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -417,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the results as JSON")
     s.set_defaults(func=cmd_search)
 
+    x = sub.add_parser("index", help="build or refresh the search indexes (ingest does it; --hnsw adds the HNSW index)")
+    x.add_argument("--hnsw", action="store_true", help="also build the HNSW index for --mode hnsw (minutes at 100k chunks)")
+    x.add_argument("--force", action="store_true", help="rebuild even what is up to date")
+    x.add_argument("--json", action="store_true", help="print what was built as JSON")
+    x.set_defaults(func=cmd_index)
+
     a = sub.add_parser("ask", help="answer a question from the store", epilog=_FILTER_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("question", help="the question, in quotes")
@@ -432,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.home is not None:
         os.environ["AIWB_HOME"] = str(args.home.expanduser())
     try:
+        warnings.showwarning = _show_warning  # a warning is one `warning: ...` line, like an error
         return args.func(args)
     except AiwbError as e:
         print(f"error: {e}", file=sys.stderr)  # plain text: never wrapped, easy to grep

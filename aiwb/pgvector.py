@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 
 from .core import DependencyError, InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
-from .retrieval import Cmp, _kind, compile_tree, store_version
+from .retrieval import Cmp, _check_k, _kind, check_filter, compile_tree, field_kinds, store_version
 
 # %% auto #0
 __all__ = ['compile_pg_filter', 'PgVectorStore', 'pg_missing', 'temporary_postgres']
@@ -185,8 +185,9 @@ def _sync_from(self: PgVectorStore,
                           doc_id = EXCLUDED.doc_id, position = EXCLUDED.position, text = EXCLUDED.text,
                           metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding""", cur=cur)
             self._exec("CREATE INDEX IF NOT EXISTS {i} ON {t} USING hnsw (embedding vector_cosine_ops)", cur=cur)
-            self._exec("INSERT INTO {s} VALUES ('version', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                       [version], cur=cur)
+            for key, value in (("version", version), ("fields", json.dumps(field_kinds(con)))):  # fields: for `search`'s check
+                self._exec("INSERT INTO {s} VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                           [key, value], cur=cur)
     except psycopg.Error as e:
         raise StoreError(f"sync to PostgreSQL failed, nothing changed ({str(e).strip()})", hint="check the server log") from None
     return {"copied": n, "deleted": deleted, "version": version, "skipped": False}
@@ -201,12 +202,15 @@ def _search(self: PgVectorStore,
             query_vector=None,  # Precomputed query embedding (skips `embed`)
             exact: bool = True,  # True: exact scan; False: HNSW index (approximate)
             ef_search: int = 100,  # HNSW candidate list size (exact=False)
+            check_fields: bool = True,  # A filter field no chunk has is an InputError (as in `aiwb.retrieval.search`)
            ) -> list[Source]:
     "The `k` chunks closest to `query` that pass `filters`, as `Source`s best first (cosine similarity scores)."
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="ask a question with at least one word")
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise InputError(f"k must be a positive integer, got {k!r}", hint="e.g. k=4")
+    _check_k(k)  # at most MAX_K, as in every mode of `aiwb.retrieval.search`
+    if filters is not None and check_fields:
+        row = self._exec("SELECT value FROM {s} WHERE key = 'fields'").fetchone()  # written by sync_from
+        if row is not None: check_filter(filters, json.loads(row[0]))  # a table synced by an older aiwb: not checked
     where, params = compile_pg_filter(filters)
     q = _vector_text(embed([query.strip()])[0] if query_vector is None else query_vector)
     order = "d, chunk_id" if exact else "d"

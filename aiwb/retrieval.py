@@ -14,13 +14,17 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
-__all__ = ['OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec',
-           'matches', 'compile_tree', 'compile_filter', 'VectorIndex', 'build_ivf', 'search_ivf', 'quantise',
-           'search_quantised', 'store_version', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings',
-           'bm25_postings', 'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf',
-           'cosine_of', 'linear_fusion', 'search']
+__all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_ROWS_SQL', 'MODES', 'MAX_K',
+           'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches',
+           'compile_tree', 'compile_filter', 'check_filter', 'ChunkRows', 'VectorIndex', 'build_ivf', 'search_ivf',
+           'quantise', 'search_quantised', 'store_version', 'field_kinds', 'open_index', 'vector_index', 'bm25_index',
+           'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index', 'build_indexes', 'HybridParams',
+           'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of', 'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
+class RetrievalWarning(UserWarning):
+    "A search that runs but may not do what was meant (a filter comparing a field with a value of another type, a rebuilt sidecar)."
+
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
 
 class Filter:
@@ -75,8 +79,17 @@ def _check_scalar(v: Any, where: str) -> None:
     raise InputError(f"filter {where}: value {v!r} has type {type(v).__name__}",
                      hint="filter values are strings, numbers or booleans (lists of them for in / not in)")
 
+MAX_FILTER_DEPTH = 32  # Deepest nesting of and/or/not a filter may have (a deeper one is an InputError, not a RecursionError)
+
 def as_filter(spec: Any) -> Filter:
     "A checked `Filter` from a `Filter`, a `{field: value}` dict, `{'and'|'or': [...]}`, `{'not': ...}` or `[field, op, value]`."
+    return _as_filter(spec, 0)
+
+def _as_filter(spec: Any, depth: int) -> Filter:
+    "`as_filter` of `spec`, found `depth` and/or/not levels down."
+    if depth > MAX_FILTER_DEPTH:
+        raise InputError(f"the filter is nested more than MAX_FILTER_DEPTH = {MAX_FILTER_DEPTH} levels deep",
+                         hint="flatten it: and/or take a list of any length, and not(not(x)) is x")
     if isinstance(spec, Cmp):
         if not isinstance(spec.field, str) or not spec.field:
             raise InputError(f"filter field {spec.field!r} is not a non-empty string", hint="name a metadata key, e.g. F('year')")
@@ -95,18 +108,18 @@ def as_filter(spec: Any) -> Filter:
         if isinstance(spec.value, bool) and spec.op not in ("=", "!=", "contains"):
             raise InputError(f"filter {where}: booleans only compare with = and !=", hint="use F(name) == True")
         return spec
-    if isinstance(spec, (And, Or)): return type(spec)(tuple(as_filter(i) for i in spec.items))
-    if isinstance(spec, Not): return Not(as_filter(spec.item))
+    if isinstance(spec, (And, Or)): return type(spec)(tuple(_as_filter(i, depth + 1) for i in spec.items))
+    if isinstance(spec, Not): return Not(_as_filter(spec.item, depth + 1))
     if isinstance(spec, (list, tuple)) and len(spec) == 3 and isinstance(spec[1], str):
-        return as_filter(Cmp(*spec))
+        return _as_filter(Cmp(*spec), depth)
     if isinstance(spec, dict):
         if set(spec) == {"and"} or set(spec) == {"or"}:
             key = next(iter(spec))
             if not isinstance(spec[key], (list, tuple)):
                 raise InputError(f"filter {{'{key}': ...}} needs a list", hint=f"e.g. {{'{key}': [{{'lang': 'en'}}, ['year', '>=', 2020]]}}")
-            return (And if key == "and" else Or)(tuple(as_filter(i) for i in spec[key]))
-        if set(spec) == {"not"}: return Not(as_filter(spec["not"]))
-        return And(tuple(as_filter(Cmp(k, "in" if isinstance(v, (list, tuple)) else "=", v)) for k, v in spec.items()))
+            return (And if key == "and" else Or)(tuple(_as_filter(i, depth + 1) for i in spec[key]))
+        if set(spec) == {"not"}: return Not(_as_filter(spec["not"], depth + 1))
+        return And(tuple(_as_filter(Cmp(k, "in" if isinstance(v, (list, tuple)) else "=", v), depth + 1) for k, v in spec.items()))
     raise InputError(f"cannot read {spec!r} as a filter",
                      hint="use F('field') == value combined with & | ~, or a dict like {'lang': 'en'}")
 
@@ -225,6 +238,41 @@ def compile_filter(flt: Any,  # A filter in any form `as_filter` reads; None mea
     "Parameterised DuckDB SQL `(predicate, params)` for `flt`; values and field names are bound, never spliced."
     return compile_tree(flt, lambda c, params: _leaf(column, c.op, c.value, _pointer(c.field), params))
 
+# %% ../nbs/05_retrieval.ipynb #c1f0a002
+_KIND_WORDS = {"str": "strings", "num": "numbers", "bool": "booleans", "list": "lists", "object": "objects", "null": "nulls"}
+
+def _leaves(flt: Filter) -> list[Cmp]:
+    "The comparisons of a checked filter, left to right."
+    if isinstance(flt, (And, Or)): return [c for i in flt.items for c in _leaves(i)]
+    if isinstance(flt, Not): return _leaves(flt.item)
+    return [flt]
+
+def check_filter(flt: Any,  # A filter in any form `as_filter` reads
+                 fields: dict[str, list[str]],  # Field -> JSON kinds, from `field_kinds` (a `VectorIndex` keeps them as `fields`)
+                ) -> list[str]:
+    "An `InputError` for a field not in `fields`; a `RetrievalWarning` (also returned) for each comparison no stored value can meet."
+    import difflib
+    import warnings
+    notes = []
+    for c in _leaves(as_filter(flt)):
+        if c.field not in fields:
+            close = difflib.get_close_matches(c.field, list(fields), n=1)
+            names = ", ".join(repr(f) for f in sorted(fields)[:40]) + (", ..." if len(fields) > 40 else "")
+            raise InputError(f"filter field {c.field!r} is in no chunk's metadata" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                             hint=f"fields in this store: {names}" if fields else "the store holds no metadata fields yet")
+        have = {k for k in fields[c.field] if k in ("str", "num", "bool")}  # what a comparison can meet (list elements included)
+        values = c.value if c.op in ("in", "not in") else [c.value]
+        want = {_kind(v) for v in values}
+        if c.op == "contains": want = {"str"} if isinstance(c.value, str) else want
+        if values and not (want & have):
+            held = " and ".join(_KIND_WORDS[k] for k in sorted(have)) or "no comparable values"
+            given = " or ".join(_KIND_WORDS[k][:-1] for k in sorted(want))
+            note = f"filter {c.field} {c.op} {c.value!r}: the field holds {held}, the value is a {given}: this comparison is never true"
+            warnings.warn(note, RetrievalWarning, stacklevel=3)
+            notes.append(note)
+    return notes
+
+
 # %% ../nbs/05_retrieval.ipynb #2563f590
 def _topk(scores, k: int):
     "Indices of the `k` largest `scores` (last axis), best first."
@@ -235,6 +283,67 @@ def _topk(scores, k: int):
     part = np.argpartition(scores, n - k, axis=-1)[..., n - k:]  # the k largest, without a negated copy of `scores`
     order = np.argsort(-np.take_along_axis(scores, part, -1), axis=-1, kind="stable")
     return np.take_along_axis(part, order, -1)
+
+ROW_COLUMNS = ("doc_id", "text", "metadata")  # what `ChunkRows` keeps of each chunk (metadata as JSON text)
+
+class ChunkRows:
+    "Each chunk's `ROW_COLUMNS` as UTF-8 bytes: one blob per column and an (n + 1, 3) offsets array; a row is three slices."
+    def __init__(self,
+                 blobs,  # One uint8 array per column (memory-mapped or in memory)
+                 offsets,  # (n + 1, len(ROW_COLUMNS)) int64: row i of column j is blobs[j][offsets[i, j]:offsets[i + 1, j]]
+                ):
+        self.blobs, self.offsets = list(blobs), offsets
+
+    def __len__(self) -> int: return len(self.offsets) - 1
+
+    def row(self, i: int) -> tuple[str, ...]:
+        "The columns of row `i`, decoded."
+        o = self.offsets
+        return tuple(bytes(b[o[i, j]:o[i + 1, j]]).decode("utf-8") for j, b in enumerate(self.blobs))
+
+class _RowsWriter:
+    "Collect the `ROW_COLUMNS` of Arrow record batches into `ChunkRows`: appended to files in `folder`, or kept in memory."
+    def __init__(self, folder=None):
+        self.folder, self.ends, self.offsets = folder, [0] * len(ROW_COLUMNS), []
+        self.parts: list[list[bytes]] = [[] for _ in ROW_COLUMNS]
+        self.files = None if folder is None else [open(folder / f"rows_{c}.bin", "wb") for c in ROW_COLUMNS]
+
+    def add(self, columns) -> None:
+        "Append one batch: the Arrow string arrays of `ROW_COLUMNS`, in that order (nulls become empty strings)."
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        offs = []
+        for j, a in enumerate(columns):
+            if isinstance(a, pa.ExtensionArray): a = a.storage
+            a = pc.fill_null(a.cast(pa.large_string()), "")
+            o = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset:a.offset + len(a) + 1]
+            data = b"" if a.buffers()[2] is None else memoryview(a.buffers()[2])[o[0]:o[-1]]  # no copy of the batch
+            offs.append(o - o[0] + self.ends[j])
+            self.ends[j] += len(data)
+            if self.files is None: self.parts[j].append(bytes(data))
+            else: self.files[j].write(data)
+        self.offsets.append(np.stack([x[:-1] for x in offs], axis=1))
+
+    def finish(self) -> ChunkRows | None:
+        "The rows (in memory); with a folder, close the files, write the offsets and every checksum, and return None."
+        import numpy as np
+        offsets = np.concatenate(self.offsets + [np.asarray([self.ends], np.int64)]).astype(np.int64)
+        if self.files is None:
+            return ChunkRows([np.frombuffer(b"".join(p), np.uint8) for p in self.parts], offsets)
+        for f in self.files: f.close()
+        np.save(self.folder / "rows_offsets.npy", offsets)
+        for name in ROW_FILES: _write_checksum(self.folder / name)
+        return None
+
+ROW_FILES = tuple(f"rows_{c}.bin" for c in ROW_COLUMNS) + ("rows_offsets.npy",)  # the sidecar files of `ChunkRows`
+
+def _map_rows(folder) -> ChunkRows:
+    "The `ChunkRows` of a sidecar folder, memory-mapped."
+    import numpy as np
+    blobs = [np.memmap(folder / f"rows_{c}.bin", np.uint8, mode="r").view(np.ndarray) if (folder / f"rows_{c}.bin").stat().st_size
+             else np.zeros(0, np.uint8) for c in ROW_COLUMNS]  # plain views of the mappings: slicing a np.memmap is slower
+    return ChunkRows(blobs, np.load(folder / "rows_offsets.npy", mmap_mode="r").view(np.ndarray))
 
 class VectorIndex:
     "Normalised float32 embeddings in one matrix (in memory or memory-mapped), with exact, IVF and quantised top-k search."
@@ -251,6 +360,9 @@ class VectorIndex:
             raise InputError(f"{len(self.ids)} ids for {len(self.matrix)} rows", hint="pass one id per matrix row")
         self.path = None if path is None else Path(path)
         self.centroids = self.offsets = None
+        self.rows: ChunkRows | None = None  # Each chunk's doc_id, text and metadata, in the store's scan order (see `sources`)
+        self.perm = None  # Row of `rows` for each position (None: the same position)
+        self.fields: dict[str, list[str]] | None = None  # Metadata field -> the JSON kinds it holds (see `check_filter`)
         self._derived: dict[str, Any] = {}  # quantised codes and the id lookup, made on first use
 
     def __len__(self) -> int: return len(self.ids)
@@ -282,8 +394,8 @@ class VectorIndex:
         f = None if self.path is None else self.path / f"{name}.npy"
         if f is not None:
             try:
-                a = np.load(f, mmap_mode="r")
-                if a.shape != tuple(shape) or a.dtype != np.dtype(dtype): a = None
+                a = np.load(f, mmap_mode="r") if _checksum_ok(f) else None  # a damaged file is made again
+                if a is not None and (a.shape != tuple(shape) or a.dtype != np.dtype(dtype)): a = None
             except (OSError, ValueError): a = None
             if a is None:
                 try: a = _save_blocks(f, shape, dtype, blocks())
@@ -292,17 +404,41 @@ class VectorIndex:
         self._derived[name] = a
         return a
 
-    def positions(self, ids):
-        "Sorted positions of `ids` in the index (ids not in it are skipped), by binary search over the sorted ids."
+    def position_of(self, ids):
+        "Position of each of `ids` in the index, in their order (-1 for an id not in it), by binary search over the sorted ids."
         import numpy as np
         n = len(self.ids)
         want = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids))
         if self.ids.dtype.kind in "US": want = want.astype(str)  # its own width: a cast to the ids' width would truncate
-        if n == 0 or len(want) == 0: return np.zeros(0, np.int64)
+        if n == 0 or len(want) == 0: return np.zeros(len(want), np.int64) - 1
         order = self.derived("ids_order", (n,), np.int64, lambda: [np.argsort(self.ids, kind="stable")])
         srt = self.derived("ids_sorted", (n,), self.ids.dtype, lambda: [self.ids[order]])
         at = np.minimum(np.searchsorted(srt, want), n - 1)
-        return np.sort(order[at[srt[at] == want]])
+        return np.where(srt[at] == want, order[at], -1)
+
+    def positions(self, ids):
+        "Sorted positions of `ids` in the index (ids not in it are skipped)."
+        import numpy as np
+        p = self.position_of(ids)
+        return np.sort(p[p >= 0])
+
+    def sources(self,
+                positions,  # Positions in the index, best first (-1 entries are skipped)
+                scores,  # One score per position
+               ) -> list[Source]:
+        "`Source`s for `positions`, from `rows` (no query to DuckDB): the chunk text, document id and metadata."
+        import numpy as np
+        if self.rows is None:
+            raise StoreError("this vector index holds no chunk rows", hint="open it with vector_index(con)")
+        pos = np.asarray(positions, dtype=np.int64)
+        keep = pos >= 0
+        pos, scores = pos[keep], np.asarray(scores, dtype=np.float64)[keep]
+        at = pos if self.perm is None else np.asarray(self.perm)[pos]
+        out = []
+        for p, r, s in zip(pos.tolist(), at.tolist(), scores.tolist()):
+            doc_id, text, meta = self.rows.row(r)
+            out.append(Source(chunk_id=str(self.ids[p]), doc_id=doc_id, text=text, score=s, metadata=json.loads(meta) if meta else {}))
+        return out
 
     def memory(self) -> dict[str, int]:
         "Bytes of each array the index holds (mapped arrays count in full, though only the pages touched are resident)."
@@ -324,8 +460,62 @@ def _blocked_topk(q, m, k: int, block: int = 65536):
     t = _topk(s, k)
     return np.take_along_axis(p, t, -1), np.take_along_axis(s, t, -1)
 
+_CRC_BLOCK = 1 << 24  # bytes per CRC-32 of a sidecar file (16 MiB)
+
+def _crc_path(f):
+    "The checksum file beside the sidecar file `f`."
+    return f.with_name(f.name + ".crc")
+
+def _file_crcs(f) -> list[int]:
+    "CRC-32 of each `_CRC_BLOCK` bytes of the file `f`."
+    import zlib
+    out, buf = [], bytearray(_CRC_BLOCK)
+    with open(f, "rb", buffering=0) as fh:
+        while True:
+            n = fh.readinto(buf)
+            if not n: break
+            out.append(zlib.crc32(memoryview(buf)[:n]))
+    return out
+
+def _write_checksum(f) -> None:
+    "Write `f`'s size and block checksums to its checksum file (temporary file, then renamed)."
+    import os
+    c = _crc_path(f)
+    tmp = c.with_name(f".{c.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"size": f.stat().st_size, "block": _CRC_BLOCK, "crc32": _file_crcs(f)}))
+    os.replace(tmp, c)
+
+def _stat_key(f) -> list[int]:
+    "Inode, size, mtime and ctime of `f`: any write to it changes the ctime, which no program can set back."
+    st = f.stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+def _checksum_ok(f) -> bool:
+    "Whether every byte of the sidecar file `f` is what was written: its size and every block's CRC-32 match its checksum file."
+    import os
+    import time
+    stamp = f.with_name(f.name + ".ok")  # the file's stat when it last passed in full: unchanged since, it is not read again
+    try:
+        want = json.loads(_crc_path(f).read_text())
+        before = _stat_key(f)
+        if want["block"] != _CRC_BLOCK or want["size"] != before[1]: return False
+        try:
+            if json.loads(stamp.read_text()) == before: return True
+        except (OSError, ValueError):
+            pass
+        if want["crc32"] != _file_crcs(f): return False
+        if _stat_key(f) == before and time.time() - before[3] / 1e9 > 0.05:  # a ctime within one clock tick could repeat
+            try:
+                tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(before)); os.replace(tmp, stamp)
+            except OSError:
+                pass  # a read-only sidecar: checked in full each time
+        return True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
 def _save_blocks(f, shape, dtype, blocks):
-    "Row `blocks` (along axis 0) into a new array, or with a path `f` into the .npy file `f` (written to a temporary file, renamed into place) mapped read-only."
+    "Row `blocks` (along axis 0) into a new array, or with a path `f` into the .npy file `f` (written to a temporary file with its checksum, renamed into place) mapped read-only."
     import os
     import numpy as np
     dtype, shape = np.dtype(dtype), tuple(shape)
@@ -341,9 +531,11 @@ def _save_blocks(f, shape, dtype, blocks):
             for b in blocks:
                 fh.write(np.ascontiguousarray(b, dtype=dtype).tobytes()); i += len(b)
         if i != shape[0]: raise StoreError(f"{f.name}: {i} rows written, {shape[0]} expected", hint="search again")
+        _write_checksum(tmp)
+        os.replace(_crc_path(tmp), _crc_path(f))  # the checksum first: a file without its checksum is never trusted
         os.replace(tmp, f)
     except BaseException:
-        tmp.unlink(missing_ok=True); raise
+        tmp.unlink(missing_ok=True); _crc_path(tmp).unlink(missing_ok=True); raise
     return np.load(f, mmap_mode="r")
 
 # %% ../nbs/05_retrieval.ipynb #3d575f12
@@ -374,11 +566,13 @@ def build_ivf(self: VectorIndex,
     if self.path is None:
         self.matrix = self.matrix[order]  # one gathered copy while it runs; the unordered matrix is then released
         self.ids = self.ids[order]
+        self.perm = order if self.perm is None else np.asarray(self.perm)[order]  # the chunk rows stay where they are
     else:
         try:
             _relayout(self, order, cent, offsets, dict(nlist=nlist, iters=iters, sample=sample, seed=seed))
         except OSError:  # the sidecar directory cannot be written: reorder in memory, as for an in-memory index
             self.matrix, self.ids, self.path = self.matrix[order], self.ids[order], None
+            self.perm = order if self.perm is None else np.asarray(self.perm)[order]
     self.offsets, self.centroids = offsets, cent
     self._derived = {}  # codes and id lookup follow the old row order: made again on use
     return self
@@ -511,6 +705,8 @@ VectorIndex.quantise, VectorIndex.search_quantised = quantise, search_quantised
 
 # %% ../nbs/05_retrieval.ipynb #b23049e1
 import contextlib
+import weakref
+
 
 # %% ../nbs/05_retrieval.ipynb #b6a08e24
 from .core import stable_hash
@@ -518,18 +714,23 @@ from .core import stable_hash
 # %% ../nbs/05_retrieval.ipynb #12cafcc4
 _INDEX_CACHE: dict[tuple[str, str], VectorIndex] = {}
 SCAN_MEMORY_LIMIT = "64MB"  # DuckDB's buffer pool while the embedding column is read (None: no cap)
-_SIDECAR_FORMAT = 1
+_SIDECAR_FORMAT = 2  # 2: chunk rows, field kinds and a checksum for every file
+_DB_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> its database file (asked once)
+# The one query the sidecar is read from (id, vector, document, text, metadata): to read them elsewhere, change only this.
+CHUNK_ROWS_SQL = "SELECT chunk_id, embedding, doc_id, text, metadata FROM chunks"
 
 def _db_key(con) -> str:
-    row = con.execute("SELECT file FROM pragma_database_list WHERE name = current_database()").fetchone()
-    return (row[0] if row and row[0] else f"memory:{id(con)}")
+    "The database file of `con` (or a per-connection name for an in-memory database), asked once per connection."
+    key = _DB_KEYS.get(con)
+    if key is None:
+        row = con.execute("SELECT file FROM pragma_database_list WHERE name = current_database()").fetchone()
+        key = _DB_KEYS[con] = (row[0] if row and row[0] else f"memory:{id(con)}")
+    return key
 
 def store_version(con) -> str:
-    "The corpus version recorded by ingest (or the chunk count for stores written another way)."
-    row = con.execute("SELECT value FROM corpus_state WHERE key = 'version'").fetchone()
-    n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    return f"{row[0] if row else 'none'}:{n}"
-
+    "The corpus version recorded by ingest and the chunk count (which catches stores written another way), in one query."
+    v, n = con.execute("SELECT (SELECT value FROM corpus_state WHERE key = 'version'), (SELECT count(*) FROM chunks)").fetchone()
+    return f"{v if v is not None else 'none'}:{n}"
 @contextlib.contextmanager
 def _scan_memory(con, limit: str | None):
     "Hold DuckDB's buffer pool to `limit` for the block, then restore `memory_limit` (the scanned blocks are not kept)."
@@ -552,21 +753,44 @@ def _unrounded(rendered: str) -> str:
     m = re.fullmatch(r"(\d+\.\d)\s*([A-Za-z]+)", rendered.strip())
     return f"{float(m[1]) + 0.05:.2f} {m[2]}" if m else rendered
 
+_KINDS = {"VARCHAR": "str", "BIGINT": "num", "UBIGINT": "num", "DOUBLE": "num", "BOOLEAN": "bool", "ARRAY": "list",
+          "OBJECT": "object", "NULL": "null"}
+
+def field_kinds(con) -> dict[str, list[str]]:
+    "Each metadata field of the store's chunks and the JSON kinds its values have ('str', 'num', 'bool', 'list', ...; a list's elements too)."
+    rows = con.execute(f"""WITH r AS ({CHUNK_ROWS_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
+                                            WHERE json_type(r.metadata) = 'OBJECT')
+        SELECT key, list(DISTINCT type ORDER BY type) FROM (SELECT key, type FROM e
+            UNION ALL SELECT e.key, x.type FROM e, json_each(e.value) x WHERE e.type = 'ARRAY') GROUP BY key ORDER BY key""").fetchall()
+    return {k: sorted({_KINDS.get(t, t.lower()) for t in types}) for k, types in rows}
+
+def _save(f, a) -> None:
+    "`np.save` the array `a` to `f`, with its checksum."
+    import numpy as np
+    np.save(f, a); _write_checksum(f)
+
 def open_index(path) -> VectorIndex:
-    "Map the sidecar directory `path` (written by `vector_index` or `build_ivf`) as a `VectorIndex`."
+    "Map the sidecar directory `path` (written by `vector_index` or `build_ivf`) as a `VectorIndex`, every file checked against its checksum."
     import numpy as np
     from pathlib import Path
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format") != _SIDECAR_FORMAT:
         raise StoreError(f"{path} has sidecar format {meta.get('format')!r}", hint="delete it; it is rebuilt from DuckDB")
+    for name in meta["files"]:
+        if not _checksum_ok(path / name):
+            raise StoreError(f"{path / name} does not match its checksum (damaged or overwritten)", hint="it is rebuilt from DuckDB")
     ids, matrix = np.load(path / "ids.npy", mmap_mode="r"), np.load(path / "matrix.npy", mmap_mode="r")
     if ids.shape != (meta["n"],) or matrix.shape != (meta["n"], meta["dim"]) or matrix.dtype != np.float32:
         raise StoreError(f"{path} does not match its meta.json", hint="delete it; it is rebuilt from DuckDB")
     vi = VectorIndex(ids, matrix, version=meta["version"], path=path)
+    vi.rows, vi.fields = _map_rows(path), meta["fields"]
+    if len(vi.rows) != len(vi):
+        raise StoreError(f"{path} has {len(vi.rows)} chunk rows for {len(vi)} vectors", hint="it is rebuilt from DuckDB")
     if meta.get("nlist"):
         vi.centroids, vi.offsets = np.load(path / "centroids.npy"), np.load(path / "offsets.npy")
-        if vi.offsets[-1] != len(vi):
+        vi.perm = np.load(path / "perm.npy", mmap_mode="r")
+        if vi.offsets[-1] != len(vi) or vi.perm.shape != (len(vi),):
             raise StoreError(f"{path} has IVF cells that do not cover its rows", hint="delete it; it is rebuilt")
     return vi
 
@@ -603,23 +827,30 @@ def _prune(root, keep: str) -> None:
 def _relayout(vi: VectorIndex, order, cent, offsets, ivf: dict, block: int = 65536) -> None:
     "Write `vi`'s rows in `order` (and the cells) as the `-ivf` sidecar beside its current one, and map it."
     import numpy as np
+    import os
     import shutil
     root, slug = vi.path.parent, vi.path.name.rsplit("-", 1)[0]
     tmp = _tmp_dir(root)
     try:
         n, d = vi.matrix.shape
         _save_blocks(tmp / "matrix.npy", (n, d), np.float32, (vi.matrix[order[i:i + block]] for i in range(0, n, block)))
-        np.save(tmp / "ids.npy", vi.ids[order]); np.save(tmp / "centroids.npy", cent); np.save(tmp / "offsets.npy", offsets)
+        _save(tmp / "ids.npy", vi.ids[order]); _save(tmp / "centroids.npy", cent); _save(tmp / "offsets.npy", offsets)
+        _save(tmp / "perm.npy", order if vi.perm is None else np.asarray(vi.perm)[order])  # chunk rows stay in scan order
+        for name in [x for f in ROW_FILES for x in (f, f + ".crc")]:
+            try: os.link(vi.path / name, tmp / name)  # the same file, not a copy
+            except OSError: shutil.copyfile(vi.path / name, tmp / name)
         old = vi.path
-        final = _publish(tmp, root / f"{slug}-ivf", dict(format=_SIDECAR_FORMAT, version=vi.version, n=n, dim=d, **ivf))
+        files = ["matrix.npy", "ids.npy", *ROW_FILES, "centroids.npy", "offsets.npy", "perm.npy"]
+        final = _publish(tmp, root / f"{slug}-ivf", dict(format=_SIDECAR_FORMAT, version=vi.version, n=n, dim=d, files=files,
+                                                         fields=vi.fields, **ivf))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     new = open_index(final)
-    vi.matrix, vi.ids, vi.path = new.matrix, new.ids, final
+    vi.matrix, vi.ids, vi.path, vi.rows, vi.perm = new.matrix, new.ids, final, new.rows, new.perm
     if old != final: shutil.rmtree(old, ignore_errors=True)  # the flat layout is superseded (open mappings stay valid)
 
 def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) -> VectorIndex:
-    "Stream `chunk_id, embedding` from DuckDB into a normalised matrix: a new sidecar under `root`, or memory."
+    "Stream `CHUNK_ROWS_SQL` from DuckDB into a normalised matrix and the chunk rows: a new sidecar under `root`, or memory."
     import duckdb
     import numpy as np
     import shutil
@@ -631,24 +862,31 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
         try: tmp = _tmp_dir(root)
         except OSError: pass
     ids = np.empty(n, dtype=f"<U{width}")
-    def blocks():  # normalised row blocks of the matrix; the ids land in `ids` on the way
+    def blocks(out):  # normalised row blocks of the matrix; the ids land in `ids` and the rows go to `out` on the way
         i = 0
         with _scan_memory(con, limit):
-            for batch in con.execute("SELECT chunk_id, embedding FROM chunks").to_arrow_reader(16384):  # storage order: no sort
+            for batch in con.execute(CHUNK_ROWS_SQL).to_arrow_reader(16384):  # storage order: no sort
                 m = len(batch)
                 if i + m > n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
                 x = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(m, EMBEDDING_DIM)
                 norm = np.linalg.norm(x, axis=1, keepdims=True)
                 ids[i:i + m] = batch.column(0).to_numpy(zero_copy_only=False); i += m
+                out.add([batch.column(j) for j in (2, 3, 4)])
                 yield x / np.where(norm > 0, norm, 1)
         if i != n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
     try:
-        matrix = _save_blocks(None if tmp is None else tmp / "matrix.npy", (n, EMBEDDING_DIM), np.float32, blocks())
-        if tmp is None: return VectorIndex(ids, matrix, version=version)
-        del matrix
-        np.save(tmp / "ids.npy", ids)
+        fields = field_kinds(con)
+        out = _RowsWriter(tmp)
+        if tmp is None:
+            matrix = _save_blocks(None, (n, EMBEDDING_DIM), np.float32, blocks(out))
+            vi = VectorIndex(ids, matrix, version=version)
+            vi.rows, vi.fields = out.finish(), fields
+            return vi
+        _save_blocks(tmp / "matrix.npy", (n, EMBEDDING_DIM), np.float32, blocks(out))  # its mapping is dropped at once
+        out.finish(); _save(tmp / "ids.npy", ids)
         slug = stable_hash(version)
-        final = _publish(tmp, root / f"{slug}-flat", dict(format=_SIDECAR_FORMAT, version=version, n=n, dim=EMBEDDING_DIM))
+        final = _publish(tmp, root / f"{slug}-flat", dict(format=_SIDECAR_FORMAT, version=version, n=n, dim=EMBEDDING_DIM,
+                                                          files=["matrix.npy", "ids.npy", *ROW_FILES], fields=fields))
     except OSError:  # the sidecar cannot be written (read-only or full disk): the same index in memory
         if tmp is None: raise
         shutil.rmtree(tmp, ignore_errors=True)
@@ -664,34 +902,70 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
     return open_index(final)
 
 def _matches_store(con, vi: VectorIndex, m: int = 16) -> bool:
-    "Spot-check `m` rows of a mapped index against DuckDB (a database re-created from the same documents with other vectors has the same version)."
+    "Spot-check `m` rows of a mapped index (vector and chunk row) against DuckDB (a database re-created from the same documents with other vectors has the same version)."
     import numpy as np
     pos = np.unique(np.linspace(0, len(vi) - 1, m).astype(np.int64))
     ids = [str(i) for i in vi.ids[pos]]
-    got = dict(con.execute(f"SELECT chunk_id, embedding FROM chunks WHERE chunk_id IN ({', '.join('?' * len(ids))})", ids).fetchall())
+    got = {r[0]: r[1:] for r in con.execute(f"SELECT * FROM ({CHUNK_ROWS_SQL}) WHERE chunk_id IN ({', '.join('?' * len(ids))})",
+                                            ids).fetchall()}
     if len(got) != len(ids): return False
-    x = np.asarray([got[i] for i in ids], dtype=np.float32)
+    x = np.asarray([got[i][0] for i in ids], dtype=np.float32)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
-    return bool(np.allclose(x, vi.matrix[pos], atol=1e-6))
+    same_rows = all((s.doc_id, s.text, s.metadata) == (got[i][1], got[i][2], json.loads(got[i][3]) if got[i][3] else {})
+                    for i, s in zip(ids, vi.sources(pos, np.zeros(len(pos)))))
+    return same_rows and bool(np.allclose(x, vi.matrix[pos], atol=1e-6))
 
 def _open_sidecar(con, root, version: str) -> VectorIndex | None:
     "The sidecar index of `version` under `root`, the IVF layout first; None when there is no usable one (an unusable one is deleted)."
     import shutil
+    import warnings
     slug = stable_hash(version)
     for name in (f"{slug}-ivf", f"{slug}-flat"):
         if not (root / name).exists(): continue
+        why = "it does not match the store"
         try:
             vi = open_index(root / name)
             if vi.version == version and _matches_store(con, vi): return vi
-        except (OSError, ValueError, KeyError, StoreError):
-            pass
+        except (OSError, ValueError, KeyError, StoreError) as e:
+            why = getattr(e, "message", str(e))
+        if (root / name / "meta.json").exists():
+            warnings.warn(f"vector sidecar {root / name} not used ({why}): rebuilt from DuckDB", RetrievalWarning, stacklevel=3)
         shutil.rmtree(root / name, ignore_errors=True)
     return None
+
+_SEEN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> (file state, corpus version) last read
+
+def _file_state(db: str) -> tuple | None:
+    "Size, mtime and inode of the database file and of its WAL (None for an in-memory database): every commit changes one."
+    import os
+    try:
+        st = os.stat(db)
+    except OSError:
+        return None
+    try:
+        w = os.stat(db + ".wal")
+        wal = (w.st_size, w.st_mtime_ns, w.st_ino)
+    except OSError:
+        wal = None
+    return (st.st_size, st.st_mtime_ns, st.st_ino, wal)
+
+def _current_version(con, db: str) -> str:
+    "`store_version(con)`, asked again only when the database file or its WAL changed since it was last asked (no query per search)."
+    import time
+    state = _file_state(db)  # before the query: a commit after it shows up as a change next time
+    seen = _SEEN.get(con)
+    if state is not None and seen is not None and seen[0] == state: return seen[1]
+    version = store_version(con)
+    newest = max(state[1], state[3][1] if state[3] else 0) / 1e9 if state is not None else 0.0
+    if state is not None and time.time() - newest > 0.05:  # a file written in the last 50 ms can change again within one clock tick
+        _SEEN[con] = (state, version)
+    return version
 
 def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     "The `VectorIndex` of the store's chunks: cached per process, mapped from the sidecar, rebuilt when the corpus version changes."
     from pathlib import Path
-    key = (_db_key(con), store_version(con))
+    db = _db_key(con)
+    key = (db, _current_version(con, db))
     vi = _INDEX_CACHE.get(key)
     if vi is None:
         for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
@@ -701,6 +975,7 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     if ivf and vi.centroids is None:
         vi.build_ivf(**ivf_kwargs)
     return vi
+
 
 # %% ../nbs/05_retrieval.ipynb #37634a1f
 _FTS_DEFAULTS = ("porter", "english", r"(\.|[^a-z0-9])+")
@@ -772,10 +1047,24 @@ class Bm25Postings:
 
 _BM25_CACHE: dict[tuple, Bm25Postings] = {}
 
-def bm25_postings(con, k1: float = 1.2, b: float = 0.75) -> Bm25Postings:
-    "The cached `Bm25Postings` for the store's current fts index and `(k1, b)`."
-    bm25_index(con)
-    key = (_db_key(con), store_version(con), con.execute("SELECT value FROM corpus_state WHERE key = 'fts_settings'").fetchone()[0], k1, b)
+def _fts_settings(con, version: str) -> str | None:
+    "The settings of the store's fts index at `version` (None for an empty store); a `StoreError` when it is missing or stale: a search never builds it."
+    if version.endswith(":0"): return None
+    state = dict(con.execute("SELECT key, value FROM corpus_state WHERE key IN ('fts_version', 'fts_settings')").fetchall())
+    hint = "run `aiwb index` (in Python: aiwb.retrieval.build_indexes(con)); `aiwb ingest` builds it too"
+    if "fts_version" not in state or "fts_settings" not in state:
+        raise StoreError("the BM25 (fts) index of this store is not built", hint=hint)
+    if state["fts_version"] != version:
+        raise StoreError(f"the BM25 (fts) index is stale: built at corpus version {state['fts_version']}, the store is at {version}",
+                         hint=hint)
+    return state["fts_settings"]
+
+def bm25_postings(con, k1: float = 1.2, b: float = 0.75) -> Bm25Postings | None:
+    "The cached `Bm25Postings` for the store's current fts index and `(k1, b)` (None for an empty store); the index must be fresh."
+    version = store_version(con)
+    settings = _fts_settings(con, version)
+    if settings is None: return None
+    key = (_db_key(con), version, settings, k1, b)
     if key not in _BM25_CACHE:
         for old in [k for k in _BM25_CACHE if k[0] == key[0] and k[1:3] != key[1:3]]: del _BM25_CACHE[old]
         _BM25_CACHE[key] = Bm25Postings(con, k1, b)
@@ -802,6 +1091,31 @@ def hnsw_index(con,
                 f"WITH (metric = 'cosine', M = {int(m)}, ef_construction = {int(ef_construction)})")
     return True
 
+def _require_hnsw(con) -> None:
+    "A `StoreError` when the store has no HNSW index (a search never builds one)."
+    if not con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name = 'chunks_hnsw'").fetchone()[0]:
+        raise StoreError("the HNSW index of this store is not built (mode 'hnsw' needs it)",
+                         hint="run `aiwb index --hnsw` (in Python: build_indexes(con, hnsw=True)); or use mode 'vector' (exact) or 'ivf'")
+
+
+# %% ../nbs/05_retrieval.ipynb #c1f0a007
+def build_indexes(con,  # Open, writable aiwb DuckDB connection
+                  hnsw: bool = False,  # Also build the HNSW index (minutes at 100k chunks); one that exists is maintained by DuckDB
+                  force: bool = False,  # Rebuild even what is up to date
+                  vectors: bool = True,  # Also write the vector sidecar (the matrix, chunk rows and metadata fields)
+                 ) -> dict[str, bool]:
+    "Build or refresh the store's search indexes (fts for BM25; HNSW when asked; the vector sidecar); {'fts': built, 'hnsw': built, 'vectors': ready}."
+    import duckdb
+    empty = store_version(con).endswith(":0")
+    try:
+        built = {"fts": False if empty else bm25_index(con, force=force), "hnsw": hnsw_index(con, force=force) if hnsw else False}
+    except duckdb.Error as e:
+        raise StoreError(f"building the search indexes failed: {str(e).strip()}",
+                         hint="the chunks are stored; open the store writable (no other process holding it) and run `aiwb index`") from None
+    built["vectors"] = bool(vectors and not empty and vector_index(con) is not None)
+    return built
+
+
 # %% ../nbs/05_retrieval.ipynb #360e67cb
 @dataclass
 class HybridParams:
@@ -823,13 +1137,14 @@ def _with_ids(con, ids: Sequence[str], sql: str, params: list | None = None) -> 
     finally:
         con.unregister("_aiwb_ids")
 
-def _sources(con, ids: Sequence[str], scores: Sequence[float]) -> list[Source]:
-    "Fetch chunk rows for `ids`, in that order, as `Source`s."
-    if len(ids) == 0: return []
-    rows = _with_ids(con, ids, "SELECT c.chunk_id, c.doc_id, c.text, c.metadata FROM chunks c JOIN _aiwb_ids USING (chunk_id) ORDER BY rank")
-    by_id = {r[0]: r for r in rows}
-    return [Source(chunk_id=c, doc_id=by_id[c][1], text=by_id[c][2], score=float(s),
-                   metadata=json.loads(by_id[c][3]) if by_id[c][3] else {}) for c, s in zip(ids, scores) if c in by_id]
+def chunk_sources(con,  # Open aiwb DuckDB connection
+                  ids: Sequence[str],  # Chunk ids, best first
+                  scores: Sequence[float],  # One score per id
+                  vi: VectorIndex | None = None,  # The store's index (default `vector_index(con)`)
+                 ) -> list[Source]:
+    "The `Source`s of chunk `ids`, in that order (ids the store lacks are skipped), from the chunk rows kept beside the vectors: no DuckDB round trip."
+    vi = vi if vi is not None else vector_index(con)
+    return vi.sources(vi.position_of(ids), scores)
 
 def _allowed_rows(con, vi: VectorIndex, filters) -> Any:
     "Positions in `vi` (sorted) of the chunks that pass `filters`."
@@ -846,10 +1161,10 @@ def vector_literal(vec) -> str:
     return "[" + ",".join(repr(float(x)) for x in v) + f"]::FLOAT[{EMBEDDING_DIM}]"
 
 def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, params: HybridParams,
-            oversample: int | None = None) -> list[tuple[str, float]]:
+            oversample: int | None = None, vi: VectorIndex | None = None) -> list[tuple[str, float]]:
     "(chunk_id, score) best first for one mode."
     if mode in ("vector", "ivf", "int8", "binary"):
-        vi = vector_index(con, ivf=(mode == "ivf"))
+        if vi is None or (mode == "ivf" and vi.centroids is None): vi = vector_index(con, ivf=(mode == "ivf"))
         rows = None if filters is None else _allowed_rows(con, vi, filters)
         if mode == "ivf" and rows is None:
             pos, sc = vi.search_ivf(qvec, k, nprobe=nprobe)
@@ -860,15 +1175,17 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         return [(str(vi.ids[p]), float(s)) for p, s in zip(pos, sc) if p >= 0]
     sql, fparams = compile_filter(filters)
     if mode == "hnsw":
+        _require_hnsw(con)
         v = vector_literal(qvec)
         rows = con.execute(f"""SELECT chunk_id, 1 - array_cosine_distance(embedding, {v}) AS score
             FROM chunks WHERE {sql} ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""", [*fparams, k]).fetchall()
         if len(rows) < k and filters is not None:
-            return _ranked(con, query, qvec, "vector", k, filters, nprobe, params)
+            return _ranked(con, query, qvec, "vector", k, filters, nprobe, params, vi=vi)
         return [(c, float(s)) for c, s in rows]
     if mode == "bm25":
         import numpy as np
         post = bm25_postings(con, params.bm25_k1, params.bm25_b)
+        if post is None: return []  # an empty store
         sc = post.scores(query_terms(con, query))
         hit = np.flatnonzero(sc > 0)
         if filters is not None:
@@ -929,12 +1246,22 @@ def linear_fusion(con,  # Open aiwb DuckDB connection
     cands = list(dict.fromkeys(candidates))
     if not cands: return []
     cos, post = cosine_of(con, cands, qvec), bm25_postings(con, params.bm25_k1, params.bm25_b)
+    if post is None: return []
     bm = post.scores(query_terms(con, query))[[post.row_of(c) for c in cands]]
     fused = params.vector_weight * np.array([cos[c] for c in cands]) + params.bm25_weight * bm
     return sorted(zip(cands, fused.tolist()), key=lambda t: (-t[1], t[0]))
 
 # %% ../nbs/05_retrieval.ipynb #81636402
 MODES = ("vector", "ivf", "int8", "binary", "hnsw", "bm25", "hybrid")
+MAX_K = 1000  # The most chunks one search returns (and `HybridParams.depth` takes from each mode): a larger k is an InputError
+
+def _check_k(k: Any, what: str = "k") -> None:
+    "An `InputError` unless `k` is an integer from 1 to `MAX_K`."
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InputError(f"{what} must be a positive integer, got {k!r}", hint="e.g. k=4")
+    if k > MAX_K:
+        raise InputError(f"{what}={k:,} is more than MAX_K = {MAX_K:,} chunks",
+                         hint=f"ask for at most {MAX_K:,} (aiwb.retrieval.MAX_K); page through results with a filter instead")
 
 def search(con,  # Open aiwb DuckDB connection
            query: str,  # The question
@@ -945,22 +1272,25 @@ def search(con,  # Open aiwb DuckDB connection
            hybrid: HybridParams | None = None,  # Fusion weights and BM25 parameters
            query_vector=None,  # Precomputed query embedding (skips `embed`)
            oversample: int | None = None,  # Candidates per result rescored exactly (modes 'int8', 'binary'); default `OVERSAMPLE`
+           check_fields: bool = True,  # A filter field no chunk has is an InputError (False: it just matches nothing)
           ) -> list[Source]:
     "The `k` best chunks for `query` in `mode`, restricted to `filters`, as `Source`s best first."
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="ask a question with at least one word")
     if mode not in MODES:
         raise InputError(f"unknown search mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
-    if not isinstance(k, int) or k < 1:
-        raise InputError(f"k must be a positive integer, got {k!r}", hint="e.g. k=4")
-    filters = None if filters is None else as_filter(filters)
+    _check_k(k)
     params = hybrid or HybridParams()
+    if mode == "hybrid": _check_k(params.depth, "HybridParams.depth")
+    filters = None if filters is None else as_filter(filters)
+    vi = vector_index(con, ivf=(mode == "ivf"))  # the chunk rows and metadata fields live beside the vectors
+    if filters is not None and check_fields and vi.fields is not None: check_filter(filters, vi.fields)
     qvec = None
     if mode != "bm25":
         qvec = embed([query.strip()])[0] if query_vector is None else query_vector
     if mode == "hybrid":
-        vec = _ranked(con, query, qvec, "vector", params.depth, filters, nprobe, params)
-        kw = _ranked(con, query, qvec, "bm25", params.depth, filters, nprobe, params)
+        vec = _ranked(con, query, qvec, "vector", params.depth, filters, nprobe, params, vi=vi)
+        kw = _ranked(con, query, qvec, "bm25", params.depth, filters, nprobe, params, vi=vi)
         weights = [params.vector_weight, params.bm25_weight]
         if params.fusion == "zscore":
             fused = zscore_fusion([vec, kw], weights)[:k]
@@ -970,6 +1300,6 @@ def search(con,  # Open aiwb DuckDB connection
             fused = linear_fusion(con, query, qvec, [c for c, _ in vec] + [c for c, _ in kw], params)[:k]
         else:
             raise InputError(f"unknown fusion {params.fusion!r}", hint="use HybridParams(fusion='rrf'), 'zscore' or 'linear'")
-        return _sources(con, [c for c, _ in fused], [s for _, s in fused])
-    ranked = _ranked(con, query, qvec, mode, k, filters, nprobe, params, oversample)
-    return _sources(con, [c for c, _ in ranked], [s for _, s in ranked])
+        return chunk_sources(con, [c for c, _ in fused], [s for _, s in fused], vi)
+    ranked = _ranked(con, query, qvec, mode, k, filters, nprobe, params, oversample, vi=vi)
+    return chunk_sources(con, [c for c, _ in ranked], [s for _, s in ranked], vi)

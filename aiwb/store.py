@@ -464,6 +464,8 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
         if gone:
             _delete_docs(con, gone); report.removed += gone
     report.corpus_version = corpus_version(con)
+    from aiwb.retrieval import build_indexes
+    build_indexes(con)  # BM25's fts index and the vector sidecar follow the corpus here: a search never writes
     return report
 
 # %% ../nbs/04_store.ipynb #e3a1b215

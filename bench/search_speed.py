@@ -1,11 +1,17 @@
 """Vector search speed and memory at scale: every aiwb mode against numpy float32 brute force, measured in the same run.
 
-    .venv/bin/python bench/search_speed.py [--sizes 100000,1000000] [--queries 50] [--hnsw-max 100000]
+    .venv/bin/python bench/search_speed.py [--sizes 100000,1000000] [--queries 50] [--hnsw-max 100000] [--pg-max 100000]
 
 Synthetic clustered, embedding-like unit vectors (384 dims; 1,000 clusters, each point ~0.7 cosine from its centre)
 are written to a DuckDB store through Arrow — the store of record — and every mode reads them from there (through
 the memory-mapped sidecar matrix that `aiwb.retrieval.vector_index` writes once per corpus version). Queries are
 fresh draws from the same distribution. recall@10 is against the exact top-10 computed from the generated data.
+
+`search()` end to end is the whole call with the query vector given (as after `embed`): the corpus version check,
+the kernel, and the 10 result rows read from the sidecar (`chunk_sources`), beside the DuckDB join that fetched them
+before. The pgvector rows (up to `--pg-max` rows) copy the same chunks into a throwaway PostgreSQL 15 + pgvector
+server on 127.0.0.1 (started as tests/test_pgvector.py does; `make pgvector` installs the extension) and time
+`PgVectorStore.search` exact and through its HNSW index, so the cost of moving past one machine shows per query.
 
 Latency is the median over the queries (single) and the per-query time of one batch of all queries (batched). The
 numpy baseline is a plain in-memory float32 copy of the matrix; it is timed interleaved with every mode (query by
@@ -104,16 +110,35 @@ def serve(home: Path, n: int, modes: str) -> dict:
     return json.loads(found[0][len("RESULT "):])
 
 
+def pgvector_rows(con, n: int, queries, truth, paired) -> list[tuple]:
+    "The same chunks in PostgreSQL 15 + pgvector (a throwaway local server, as tests/test_pgvector.py starts): exact and HNSW."
+    from aiwb.pgvector import PgVectorStore, pg_missing, temporary_postgres
+    why = pg_missing()
+    if why:
+        return [(n, "pgvector", None, None, None, None, None, f"not measured: {why}")]
+    out = []
+    by_id = lambda hits: [int(h.chunk_id[1:]) for h in hits]
+    with temporary_postgres() as dsn, PgVectorStore(dsn) as pg:
+        pg.con.execute("SET maintenance_work_mem = '2GB'")  # the HNSW graph is built in memory (default 64 MB: far slower)
+        t = time.perf_counter(); pg.sync_from(con); sync_s = time.perf_counter() - t
+        for exact, ef, label in ((True, 0, "exact (seq scan)"), (False, 40, "hnsw ef_search=40"), (False, 100, "hnsw ef_search=100")):
+            s, _, r = paired(lambda q: pg.search("q", k=10, query_vector=q, exact=exact, ef_search=ef), None,
+                             min(len(queries), 20) if exact else len(queries), by_id)
+            note = f"sync (COPY + HNSW m=16 build) {sync_s:.0f} s; server defaults, 127.0.0.1" if exact else ""
+            out.append((n, f"pgvector {label}", s[0], s[0] / s[1], None, None, r, note))
+    return out
+
+
 def fmt_mem(m: dict) -> str:
     return f"RSS {m['VmRSS']:.0f} MB (anon {m['RssAnon']:.0f}, file {m['RssFile']:.0f})"
 
 
-def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
+def run_size(n: int, nq: int, hnsw_max: int, pg_max: int, home: Path) -> list[tuple]:
     import numpy as np
     import pyarrow as pa
     sys.path.insert(0, str(REPO))
     from aiwb.core import connect, load_config
-    from aiwb.retrieval import hnsw_index, search, vector_index, vector_literal
+    from aiwb.retrieval import _checksum_ok, _file_crcs, _with_ids, chunk_sources, hnsw_index, search, vector_index, vector_literal
 
     rng = np.random.default_rng(n)
     centres = rng.standard_normal((1000, DIM), dtype=np.float32)
@@ -204,9 +229,32 @@ def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
                 f"codes {mb:.0f} MB (float32 {vi.memory()['matrix'] / 1e6:.0f} MB), built in {q_s:.1f} s" if over == overs[0] else "")
 
     by_id = lambda hits: [int(h.chunk_id[1:]) for h in hits]
-    for mode in ("vector", "binary"):
-        s, _, r = paired(lambda q: search(con, "q", k=10, mode=mode, query_vector=q), None, min(nq, 20), by_id)
-        add(f"search(mode='{mode}') end to end", s, None, r, "incl. fetching the 10 rows from DuckDB")
+    e2e = (("vector", {}, "exact"), ("ivf", {"nprobe": 32}, "ivf nprobe=32"), ("binary", {}, "binary oversample=100"),
+           ("int8", {"oversample": 4}, "int8 oversample=4"))
+    for mode, kw, label in e2e:
+        s, _, r = paired(lambda q: search(con, "q", k=10, mode=mode, query_vector=q, **kw), None,
+                         nq if mode != "int8" else min(nq, 20), by_id)
+        add(f"search() end to end: {label}", s, None, r,
+            "query vector given; rows from the sidecar, no DuckDB query when the store is unchanged" if mode == "vector" else "")
+    # what fetching the 10 result rows costs: from the sidecar now, by a join in DuckDB before
+    ten = [str(i) for i in vi.ids[:10]]
+    fetch = lambda: chunk_sources(con, ten, [0.0] * 10)
+    join = lambda: _with_ids(con, ten, "SELECT c.chunk_id, c.doc_id, c.text, c.metadata FROM chunks c JOIN _aiwb_ids USING (chunk_id) ORDER BY rank")
+    for name, f in (("fetch 10 rows: chunk_sources (sidecar)", fetch), ("fetch 10 rows: DuckDB join (the old path)", join)):
+        f(); ts = []
+        for _ in range(50):
+            t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+        rows.append((n, name, float(np.median(ts)) * 1000, None, None, None, None, ""))
+    # what checking every sidecar file against its checksum costs (done once per process when a sidecar is opened)
+    files = [f for f in vi.path.iterdir() if f.suffix not in (".crc", ".ok") and f.name != "meta.json"]
+    size = sum(f.stat().st_size for f in files)
+    t = time.perf_counter(); [_file_crcs(f) for f in files]; crc_s = time.perf_counter() - t
+    rows.append((n, "sidecar checksums: every byte", crc_s * 1000, None, None, None, None,
+                 f"{len(files)} files, {size / 1e9:.2f} GB at {size / crc_s / 1e9:.1f} GB/s (page cache): a file's first check"))
+    ok = all(_checksum_ok(f) for f in files)  # stamps the files that pass
+    t = time.perf_counter(); ok = ok and all(_checksum_ok(f) for f in files); st_s = time.perf_counter() - t
+    rows.append((n, "sidecar checksums: unchanged files", st_s * 1000, None, None, None, None,
+                 f"stat against the stamp of the last full check; ok={ok}"))
     sql = "SELECT chunk_id FROM chunks ORDER BY array_cosine_distance(embedding, {}) LIMIT 10"
     def db_one(q): return [int(r[0][1:]) for r in con.execute(sql.format(vector_literal(q))).fetchall()]
     nsql = 5 if n > 200_000 else 10
@@ -220,6 +268,8 @@ def run_size(n: int, nq: int, hnsw_max: int, home: Path) -> list[tuple]:
             rows.append((n, f"hnsw (DuckDB vss) ef_search={ef}", s[0], s[0] / s[1], None, None, r, f"build {hb:.0f} s" if ef == 64 else ""))
     else:
         rows.append((n, "hnsw (DuckDB vss)", None, None, None, None, None, f"not built above {hnsw_max:,} rows"))
+    if n <= pg_max:
+        rows += pgvector_rows(con, n, queries, truth, paired)
     m = mem()
     rows.append((n, "bench process", None, None, None, None, None,
                  f"{fmt_mem(m)}, peak {m['VmHWM']:.0f} MB: generated, inserted, held numpy copies; DuckDB load {load_s:.0f} s"))
@@ -249,6 +299,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--hnsw-max", type=int, default=100_000, help="build HNSW only up to this many rows (it is slow)")
+    ap.add_argument("--pg-max", type=int, default=100_000, help="measure the pgvector store only up to this many rows")
     args = ap.parse_args()
     import numpy as np
     try:
@@ -262,7 +313,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         for n in [int(s) for s in args.sizes.split(",")]:
-            for n_, name, one, r1, bat, rb, rec, note in run_size(n, args.queries, args.hnsw_max, Path(d)):
+            for n_, name, one, r1, bat, rb, rec, note in run_size(n, args.queries, args.hnsw_max, args.pg_max, Path(d)):
                 f = lambda v, spec: " " * len(format(0.0, spec)) if v is None else format(v, spec)
                 print(f"| {n_:9,d} | {name:38s} | {f(one, '9.2f')} | {f(r1, '5.2f')}{' ' if r1 is None else '×'} | "
                       f"{f(bat, '12.2f')} | {f(rb, '5.2f')}{' ' if rb is None else '×'} | {f(rec, '9.3f')} | {note} |", flush=True)

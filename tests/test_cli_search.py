@@ -115,9 +115,12 @@ def test_search_filters(store, filters, want):
 
 def test_injection_through_filters_changes_nothing(store):
     home, docs, report = store
-    for expr in ["\"x' OR '1'='1\" = 1", "lang = \"') OR true; DROP TABLE chunks; --\"", "tags contains \"'); DELETE FROM chunks; --\"",
-                 "lang=en'; DROP TABLE chunks; --", "\"lang') OR (1=1\" != zzz"]:
+    for expr in ["lang = \"') OR true; DROP TABLE chunks; --\"", "tags contains \"'); DELETE FROM chunks; --\"",
+                 "lang=en'; DROP TABLE chunks; --"]:
         assert search(home, "breaker", "--mode", "bm25", "--k", "20", "--filter", expr)["results"] == []
+    for expr in ["\"x' OR '1'='1\" = 1", "\"lang') OR (1=1\" != zzz"]:  # fields no chunk has: refused, named, before any SQL
+        r = run_cli("search", "breaker", "--mode", "bm25", "--filter", expr, home=home)
+        assert r.returncode == 4 and "is in no chunk's metadata" in r.stderr and "'lang'" in r.stderr, r.stderr
     again = run_cli("ingest", docs, "--json", home=home)
     assert again.returncode == 0, again.stderr
     after = json.loads(again.stdout)

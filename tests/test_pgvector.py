@@ -232,6 +232,19 @@ def test_bad_input_is_refused(corpus):
     assert len(store.search("q", query_vector=np.ones(384), k=3)) == 3
 
 
+def test_k_and_filter_fields_are_checked_as_in_duckdb(corpus):
+    "Issue 9: k is bounded by MAX_K, and a field no chunk has is an InputError naming the fields (kept by sync_from)."
+    from aiwb.retrieval import RetrievalWarning
+    _, store, _ = corpus
+    with pytest.raises(InputError, match="MAX_K"): store.search("q", k=10 ** 8, query_vector=np.ones(384))
+    with pytest.raises(InputError, match="did you mean 'title'") as e:
+        store.search("q", filters=F("titel").contains("DuckDB"), query_vector=np.ones(384))
+    assert "'doc_id'" in e.value.hint
+    with pytest.warns(RetrievalWarning, match="holds numbers"):
+        assert store.search("q", filters=F("position") >= "one", query_vector=np.ones(384)) == []
+    assert store.search("q", filters=F("titel") == "x", query_vector=np.ones(384), check_fields=False) == []
+
+
 def test_a_failed_sync_changes_nothing_and_a_removal_is_synced(pg_dsn, tmp_path):
     "One transaction: a chunk PostgreSQL cannot store aborts the whole sync; a document removed in DuckDB is deleted."
     from aiwb.pgvector import PgVectorStore
