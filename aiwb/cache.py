@@ -13,13 +13,13 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
-from .core import Completion, Message, Source, Usage, stable_hash
+from .core import Completion, InputError, Message, Source, Usage, stable_hash
 from .observability import set_attributes, span
 
 # %% auto #0
-__all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'request_key', 'ExactCache', 'question_facts',
-           'near_miss_reason', 'SemanticLookup', 'cache_scope', 'SemanticCache', 'stored_corpus_version',
-           'CachedAnswerer']
+__all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'CacheContext', 'cache_key', 'request_key',
+           'ExactCache', 'question_facts', 'near_miss_reason', 'SemanticLookup', 'SemanticCache',
+           'stored_corpus_version', 'provider_identity', 'CachedAnswerer']
 
 # %% ../nbs/03a_cache.ipynb #8651c750
 CACHE_MIGRATIONS: list[tuple[str, str]] = [
@@ -60,14 +60,43 @@ def completion_from_dict(d: dict) -> Completion:
 def _norm(text: str | None) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
 
-def request_key(model: str, messages: list[Message], system: str | None = None, params: dict | None = None,
-                tools: list | None = None, corpus_version: str = "") -> str:
-    "Hash of the normalised request: model, params, system prompt, messages, tools, corpus version."
-    body = {"model": model, "system": _norm(system), "params": dict(sorted((params or {}).items())),
-            "messages": [[m.role, _norm(m.content)] for m in messages],
-            "tools": [asdict(t) if hasattr(t, "__dataclass_fields__") else t for t in (tools or [])],
-            "corpus": corpus_version}
+@dataclass
+class CacheContext:
+    "Everything besides the question that changes an answer: entries are shared only when all of it is equal."
+    provider: str = ""  # Provider identity (name, or the route chain of a `ReliableProvider`)
+    model: str = ""  # Model id
+    system: str | None = None  # System prompt
+    params: dict = field(default_factory=dict)  # Call parameters (max_tokens, temperature, ...)
+    retrieval: dict | None = None  # Retrieval settings: mode, filters, top_k, score floor (None: no retrieval)
+    scope: str = ""  # The caller's own partition: a user or tenant id
+    corpus_version: str = ""  # Version of the corpus the answer was drawn from
+    tools: list = field(default_factory=list)  # Tools offered to the model
+
+def _plain(obj: Any) -> Any:
+    "A JSON-stable form of `obj` (dataclasses as dicts, sets sorted)."
+    if hasattr(obj, "__dataclass_fields__"): return _plain(asdict(obj))
+    if isinstance(obj, dict): return {str(k): _plain(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)): return [_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)): return sorted(_plain(v) for v in obj)
+    return obj
+
+def cache_key(ctx: CacheContext,  # What the answer depends on besides the question
+              question: str | list[Message] | None = None,  # The question (or messages); None: the semantic scope
+             ) -> str:
+    "The one cache key: a hash of every field of `ctx`, and of the normalised question when one is given."
+    body = {"provider": ctx.provider, "model": ctx.model, "system": _norm(ctx.system), "params": _plain(ctx.params),
+            "retrieval": _plain(ctx.retrieval), "scope": ctx.scope, "corpus": ctx.corpus_version, "tools": _plain(ctx.tools)}
+    if question is not None:
+        msgs = [Message("user", question)] if isinstance(question, str) else question
+        body["messages"] = [[m.role, _norm(m.content)] for m in msgs]
     return stable_hash(json.dumps(body, sort_keys=True, default=str), n=32)
+
+def request_key(model: str, messages: list[Message], system: str | None = None, params: dict | None = None,
+                tools: list | None = None, corpus_version: str = "", provider: str = "", retrieval: dict | None = None,
+                scope: str = "") -> str:
+    "The exact-cache key of one request: `cache_key` of its `CacheContext` and messages."
+    ctx = CacheContext(provider, model, system, params or {}, retrieval, scope, corpus_version, list(tools or []))
+    return cache_key(ctx, messages)
 
 class ExactCache:
     "Exact-match response cache: an in-process LRU in front of a DuckDB table, with a TTL per entry."
@@ -189,10 +218,6 @@ class SemanticLookup:
     matched: str = ""  # The cached question that was served
     rejected: list[tuple[str, float, str]] = field(default_factory=list)  # (question, cosine, reason) refused
 
-def cache_scope(model: str, system: str | None, corpus_version: str) -> str:
-    "Scope hash: entries are only compared within the same model, system prompt and corpus version."
-    return stable_hash(model, _norm(system), corpus_version, n=24)
-
 class SemanticCache:
     "Embedding-similarity response cache with near-miss verification, persistent in DuckDB."
     def __init__(self,
@@ -224,10 +249,10 @@ class SemanticCache:
             self._scopes[scope] = (mat, [(r[0], r[1], r[2]) for r in rows])
         return self._scopes[scope]
 
-    def lookup(self, question: str, model: str, system: str | None = None, corpus_version: str = "") -> SemanticLookup:
-        "The best verified cached answer to `question` in this scope, with the evidence."
+    def lookup(self, question: str, ctx: CacheContext) -> SemanticLookup:
+        "The best verified cached answer to `question` among entries of the same context, with the evidence."
         import numpy as np
-        scope, now = cache_scope(model, system, corpus_version), self.clock()
+        scope, now = cache_key(ctx), self.clock()
         q = self._embed([question])[0]
         with self._lock:
             mat, meta = self._load(scope)
@@ -249,17 +274,16 @@ class SemanticCache:
             return out
         return out
 
-    def put(self, question: str, c: Completion, model: str, system: str | None = None, corpus_version: str = "",
-            ttl: float | None = None) -> None:
-        "Store the answer `c` to `question` in its scope."
+    def put(self, question: str, c: Completion, ctx: CacheContext, ttl: float | None = None) -> None:
+        "Store the answer `c` to `question` in the scope of `ctx`."
         import numpy as np
-        scope, now = cache_scope(model, system, corpus_version), self.clock()
+        scope, now = cache_key(ctx), self.clock()
         vec = self._embed([question])[0].astype(np.float32)
         eid = stable_hash(scope, _norm(question), n=24)
         exp = now + (self.ttl if ttl is None else ttl)
         with self._lock:
             self.con.execute("INSERT OR REPLACE INTO cache_semantic VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             [eid, scope, corpus_version, question, vec.tolist(), json.dumps(c.to_dict()), now, exp])
+                             [eid, scope, ctx.corpus_version, question, vec.tolist(), json.dumps(c.to_dict()), now, exp])
             self._scopes.pop(scope, None)
 
     def purge(self, corpus_version: str | None = None) -> int:
@@ -273,33 +297,81 @@ class SemanticCache:
 
 # %% ../nbs/03a_cache.ipynb #fdce74e9
 def stored_corpus_version(con) -> str:
-    "The corpus version recorded by ingestion in `corpus_state` (empty if nothing was ingested)."
-    row = con.execute("SELECT value FROM corpus_state WHERE key = 'version'").fetchone()
+    "The corpus version recorded by ingestion in `corpus_state` (empty if nothing was ingested, or no store)."
+    import duckdb
+    try:
+        row = con.execute("SELECT value FROM corpus_state WHERE key = 'version'").fetchone()
+    except duckdb.CatalogException:  # a cache-only database without the store's tables
+        return ""
     return row[0] if row else ""
 
 # %% ../nbs/03a_cache.ipynb #27abb31f
+def provider_identity(provider) -> str:
+    "Name and model of `provider` (of every route, for a `ReliableProvider`), as a cache key part."
+    routes = getattr(provider, "routes", None)
+    if routes: return "[" + ", ".join(provider_identity(r) for r in routes) + "]"
+    return f"{getattr(provider, 'name', type(provider).__name__)}/{getattr(provider, 'model', '')}"
+
 class CachedAnswerer:
     "Exact and semantic caches checked before retrieval and before the model call."
-    def __init__(self, provider, exact: ExactCache | None = None, semantic: SemanticCache | None = None,
-                 corpus_version: str = "", system: str | None = None):
-        self.provider, self.exact, self.semantic = provider, exact, semantic
-        self.corpus_version, self.system = corpus_version, system
+    def __init__(self,
+                 provider,  # What answers a miss (e.g. a `ReliableProvider`)
+                 exact: ExactCache | None = None,
+                 semantic: SemanticCache | None = None,
+                 corpus_version: str | None = None,  # A fixed version; default: read from the store at every lookup
+                 system: str | None = None,  # System prompt
+                 con=None,  # Store to read the corpus version from; default the pipeline's, else the caches'
+                 pipeline=None,  # A `RAGPipeline`: retrieves on a miss; its settings (mode, filters, top_k) join the key
+                 scope: str = "",  # Default caller partition (a user or tenant id); `answer(scope=...)` overrides it
+                ):
+        self.provider, self.exact, self.semantic, self.pipeline = provider, exact, semantic, pipeline
+        self.corpus_version, self.system, self.scope = corpus_version, system, scope
+        self.con = con if con is not None else getattr(pipeline, "con", None)
+        if self.con is None: self.con = getattr(exact, "con", None) or getattr(semantic, "con", None)
+        self._lock = threading.Lock()
 
-    def answer(self, question: str, retrieve: Callable[[str], list[Source]] | None = None,
-               max_tokens: int = 512, **kwargs) -> Completion:
+    def current_corpus_version(self) -> str:
+        "The corpus version now: the fixed one if given, else the store's, read at this call."
+        if self.corpus_version is not None: return self.corpus_version
+        if self.con is None: return ""
+        with self._lock:
+            return stored_corpus_version(self.con)
+
+    def _retrieval(self, retrieve, retrieval: dict | None) -> dict | None:
+        "The retrieval settings that join the key: given, or those of the pipeline `retrieve` belongs to."
+        if retrieval is not None or retrieve is None: return retrieval
+        owner = getattr(retrieve, "__self__", None)
+        if hasattr(owner, "settings"): return owner.settings()
+        raise InputError("the cache cannot see what this retriever's results depend on",
+                         hint="pass retrieval={'mode': ..., 'filters': ..., 'top_k': ...}, or pipeline=RAGPipeline(...)")
+
+    def context(self, retrieve=None, retrieval: dict | None = None, scope: str | None = None,
+                params: dict | None = None) -> CacheContext:
+        "The `CacheContext` of a call: provider, model, system, params, retrieval, scope and the corpus version now."
+        return CacheContext(provider_identity(self.provider), self.provider.model, self.system, dict(params or {}),
+                            self._retrieval(retrieve, retrieval), self.scope if scope is None else scope,
+                            self.current_corpus_version())
+
+    def answer(self, question: str,
+               retrieve: Callable[[str], list[Source]] | None = None,  # Default the pipeline's `retrieve`
+               max_tokens: int = 512,
+               scope: str | None = None,  # The caller's user or tenant id (default the answerer's)
+               retrieval: dict | None = None,  # Settings of `retrieve`, when it is not a pipeline's
+               **kwargs) -> Completion:
         "Answer `question` from a cache if possible, else retrieve + complete + store."
-        model = self.provider.model
-        msgs = [Message("user", question)]
-        key = request_key(model, msgs, self.system, {"max_tokens": max_tokens}, corpus_version=self.corpus_version)
+        if retrieve is None and self.pipeline is not None: retrieve = self.pipeline.retrieve
+        ctx = self.context(retrieve, retrieval, scope, {"max_tokens": max_tokens, **kwargs})
+        key = cache_key(ctx, question)
         with span("cache.lookup") as s:  # a tracing span when tracing is on
             c, kind = (self.exact.get(key) if self.exact else None), "exact"
             if c is None and self.semantic:
-                c, kind = self.semantic.lookup(question, model, self.system, self.corpus_version).completion, "semantic"
+                c, kind = self.semantic.lookup(question, ctx).completion, "semantic"
             set_attributes(s, hit=kind if c is not None else "miss")
         if c is not None: return c
         context = retrieve(question) if retrieve else None
-        c = self.provider.complete(msgs, system=self.system, context=context, max_tokens=max_tokens, **kwargs)
+        c = self.provider.complete([Message("user", question)], system=self.system, context=context,
+                                   max_tokens=max_tokens, **kwargs)
         if not c.degraded and not c.abstained:
-            if self.exact: self.exact.put(key, c, model, self.corpus_version)
-            if self.semantic: self.semantic.put(question, c, model, self.system, self.corpus_version)
+            if self.exact: self.exact.put(key, c, ctx.model, ctx.corpus_version)
+            if self.semantic: self.semantic.put(question, c, ctx)
         return c
