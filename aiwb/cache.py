@@ -318,21 +318,19 @@ class CachedAnswerer:
                  provider,  # What answers a miss (e.g. a `ReliableProvider`)
                  exact: ExactCache | None = None,
                  semantic: SemanticCache | None = None,
-                 corpus_version: str | None = None,  # A fixed version; default: read from the store at every lookup
                  system: str | None = None,  # System prompt
                  con=None,  # Store to read the corpus version from; default the pipeline's, else the caches'
                  pipeline=None,  # A `RAGPipeline`: retrieves on a miss; its settings (mode, filters, top_k) join the key
                  scope: str = "",  # Default caller partition (a user or tenant id); `answer(scope=...)` overrides it
                 ):
         self.provider, self.exact, self.semantic, self.pipeline = provider, exact, semantic, pipeline
-        self.corpus_version, self.system, self.scope = corpus_version, system, scope
+        self.system, self.scope = system, scope
         self.con = con if con is not None else getattr(pipeline, "con", None)
         if self.con is None: self.con = getattr(exact, "con", None) or getattr(semantic, "con", None)
         self._lock = threading.Lock()
 
     def current_corpus_version(self) -> str:
-        "The corpus version now: the fixed one if given, else the store's, read at this call."
-        if self.corpus_version is not None: return self.corpus_version
+        "The store's corpus version, read at this call (never remembered: an ingest may have changed it)."
         if self.con is None: return ""
         with self._lock:
             return stored_corpus_version(self.con)
