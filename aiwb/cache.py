@@ -158,7 +158,7 @@ _DAYS = {d: i for i, names in enumerate([("monday", "mon"), ("tuesday", "tue", "
          ("thursday", "thu", "thur", "thurs"), ("friday", "fri"), ("saturday", "sat"), ("sunday", "sun")]) for d in names}
 _AMBIGUOUS = {"may", "mar", "sat", "sun", "wed"}  # also ordinary words
 _NEGATIONS = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without", "cannot",
-              "isnt", "dont", "doesnt", "didnt", "wont", "cant", "arent", "wasnt", "werent"}
+              "isnt", "dont", "doesnt", "didnt", "wont", "cant", "arent", "wasnt", "werent", "except", "excluding", "unless"}
 _OPPOSITES = [("higher up rise rises rose risen gain gains gained advance advanced advances increase increased increases "
                "jump jumped jumps climb climbed more above stronger strengthens strengthened win won wins before larger bigger",
                "lower down fall falls fell fallen loss losses lost decline declined declines decrease decreased decreases "
@@ -167,14 +167,64 @@ _OPPOSITES = [("higher up rise rises rose risen gain gains gained advance advanc
               ("north northern", "south southern"), ("acquitted acquit acquits", "convicted convict convicts"),
               ("accept accepts accepted", "reject rejects rejected"), ("allow allows allowed lift lifts lifted", "ban bans banned"),
               ("buy buys bought", "sell sells sold"), ("support supports supported", "oppose opposes opposed"),
-              ("first", "last"), ("same", "different"), ("enter enters entered", "leave leaves exit exits"), ("to", "from")]
+              ("first", "last"), ("same", "different"), ("enter enters entered", "leave leaves exit exits"), ("to", "from"),
+              ("enable enables enabled enabling", "disable disables disabled disabling"),
+              ("succeed succeeds succeeded success successful", "fail fails failed failure failing"),
+              ("start starts started starting", "stop stops stopped stopping"),
+              ("encrypt encrypts encrypted encryption", "decrypt decrypts decrypted decryption"),
+              ("import imports imported", "export exports exported"), ("upload uploads uploaded", "download downloads downloaded"),
+              ("add adds added adding", "remove removes removed removing delete deletes deleted"),
+              ("include includes included including", "exclude excludes excluded"), ("input inputs", "output outputs"),
+              ("synchronous sync", "asynchronous async"), ("early earlier earliest", "late later latest"),
+              ("cheap cheaper cheapest", "expensive costlier"), ("fast faster fastest", "slow slower slowest")]
 _OPPOSITES = [(set(a.split()), set(b.split())) for a, b in _OPPOSITES]
 _FUNCTION_WORDS = set("""a an the is are was were be been being of in on at to for with by and or as from that this these those it
 its his her their there do does did has have had will would can could should may might must what which who whom how why when
 where i you we they he she me my our your""".split())
+# words that narrow what a question is about: two questions that differ in one ask about different things
+_MODIFIERS = {"half": "half", "semi": "semi", "partial": "partial", "partially": "partial", "full": "full",
+              "fully": "full", "incremental": "incremental", "maximum": "maximum", "max": "maximum", "minimum": "minimum",
+              "average": "average", "mean": "average", "median": "median", "total": "total", "hard": "hard", "soft": "soft",
+              "cold": "cold", "warm": "warm", "primary": "primary", "secondary": "secondary", "default": "default",
+              "custom": "custom", "initial": "initial", "final": "final", "hourly": "hourly", "daily": "daily",
+              "weekly": "weekly", "monthly": "monthly", "yearly": "annual", "annual": "annual", "annually": "annual",
+              "public": "public", "private": "private", "internal": "internal", "external": "external"}
+# what a question asks for, by its wh-phrase (earliest match wins); generic "what"/"which"/"how" ask for nothing specific
+_QUESTION_TYPES = [("duration", r"how (?:long|much time)|how many (?:milli)?seconds|how many (?:minutes|hours|days|weeks|months|years)"),
+                   ("count", r"how many|what number of"), ("amount", r"how much"), ("frequency", r"how (?:often|frequently)"),
+                   ("distance", r"how far"), ("age", r"how old"), ("size", r"how (?:big|large|small|tall)"),
+                   ("time", r"when|what (?:time|date|year|day)"), ("place", r"where"), ("person", r"who(?:m|se)?"),
+                   ("reason", r"why")]
+_QUESTION_TYPES = [(name, re.compile(rf"\b(?:{rx})\b")) for name, rx in _QUESTION_TYPES]
+_UNITS = {"ms": "ms", "millisecond": "ms", "milliseconds": "ms", "sec": "s", "secs": "s", "seconds": "s", "minute": "min",
+          "minutes": "min", "hour": "h", "hours": "h", "hr": "h", "hrs": "h", "day": "d", "days": "d", "week": "wk",
+          "weeks": "wk", "month": "mo", "months": "mo", "year": "y", "years": "y", "byte": "B", "bytes": "B", "kb": "kB",
+          "kilobytes": "kB", "mb": "MB", "megabyte": "MB", "megabytes": "MB", "gb": "GB", "gigabyte": "GB",
+          "gigabytes": "GB", "tb": "TB", "percent": "%", "dollars": "$", "euros": "EUR", "cents": "cent"}
+
+def _singular(word: str) -> str:
+    "A crude singular: retries -> retry, tokens -> token."
+    if word.endswith("ies") and len(word) > 4: return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3: return word[:-1]
+    return word
+
+def _question_type(low: str) -> str:
+    "What a question asks for (duration, count, amount, time, place, person, reason, ...), or '' when generic."
+    found = [(m.start(), i, name) for i, (name, rx) in enumerate(_QUESTION_TYPES) for m in [rx.search(low)] if m]
+    return min(found)[2] if found else ""  # the earliest phrase; at a tie, the more specific type (listed first)
+
+def _asked_for(low: str) -> set[str]:
+    "The nouns a count or amount question asks for: 'how many attempts' -> {'attempt'}."
+    out = set()
+    for m in re.finditer(r"\b(?:how many|how much|number of|amount of)\s+([a-z]+)(?:\s+([a-z]+))?", low):
+        for w in m.groups():
+            if not w or w in _FUNCTION_WORDS or w in _NEGATIONS: break
+            out.add(_singular(w))
+            if _singular(w) != w: break  # the plural noun ends the phrase: 'tokens' in 'how many tokens fit'
+    return out
 
 def question_facts(text: str) -> dict:
-    "Numbers, months, weekdays, negation count, names, content words and direction words of `text`."
+    "Numbers, months, weekdays, negations, names, words, modifiers, compounds, question type, units and what is counted."
     toks = re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,:/]\d+)*%?", text.replace("’", "'"))
     low = [t.lower() for t in toks]
     words = [t for t in toks if t[0].isalpha()]
@@ -182,6 +232,8 @@ def question_facts(text: str) -> dict:
     names = set() if title_case else {
         t.lower().removesuffix("'s") for t in toks
         if t[0].isupper() and t.lower() not in _FUNCTION_WORDS and t.lower() not in _MONTHS and t.lower() not in _DAYS}
+    is_question = text.strip().endswith("?")
+    lowered = " ".join(low)
     return {
         "numbers": {t.replace(",", "").rstrip("%").lstrip("0") or "0" for t in toks if t[0].isdigit()},
         "months": {_MONTHS[t] for t in low if t in _MONTHS and t not in _AMBIGUOUS},
@@ -190,11 +242,26 @@ def question_facts(text: str) -> dict:
         "names": names,
         "content": [t.removesuffix("'s") for t in low if t not in _FUNCTION_WORDS and t not in _NEGATIONS],
         "words": set(low),
-        "question": text.strip().endswith("?"),
+        "question": is_question,
+        "modifiers": {_MODIFIERS[t] for t in low if t in _MODIFIERS},
+        "compounds": set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)+", text.lower())),
+        "joined": f" {lowered} ",
+        "qtype": _question_type(lowered) if is_question else "",
+        "units": {_UNITS[t] for t in low if t in _UNITS},
+        "asked": _asked_for(lowered) if is_question else set(),
     }
 
+def _compound_differs(fa: dict, fb: dict) -> bool:
+    "True when a hyphenated compound of one text is missing from the other, which still uses one of its parts."
+    for x, y in ((fa, fb), (fb, fa)):
+        for c in x["compounds"] - y["compounds"]:
+            parts = c.split("-")
+            if f" {' '.join(parts)} " in y["joined"] or "".join(parts) in y["words"]: continue  # thread safe, threadsafe
+            if any(p in y["words"] for p in parts): return True
+    return False
+
 def near_miss_reason(a: str, b: str) -> str:
-    "Why `a` and `b` ask different things (number, date, negation, direction, name, question, reversal), or ''."
+    "Why `a` and `b` ask different things (number, date, negation, direction, modifier, question type, ...), or ''."
     fa, fb = question_facts(a), question_facts(b)
     if fa["question"] != fb["question"]: return "question"
     if fa["numbers"] != fb["numbers"]: return "number"
@@ -203,6 +270,10 @@ def near_miss_reason(a: str, b: str) -> str:
     for up, down in _OPPOSITES:
         ua, da, ub, db = bool(fa["words"] & up), bool(fa["words"] & down), bool(fb["words"] & up), bool(fb["words"] & down)
         if (ua and not da and db and not ub) or (da and not ua and ub and not db): return "direction"
+    if fa["qtype"] and fb["qtype"] and fa["qtype"] != fb["qtype"]: return "question type"
+    if fa["asked"] and fb["asked"] and not fa["asked"] & fb["asked"]: return "quantity"
+    if fa["units"] and fb["units"] and fa["units"] != fb["units"]: return "unit"
+    if fa["modifiers"] != fb["modifiers"] or _compound_differs(fa, fb): return "modifier"
     if (fa["names"] - set(fb["content"])) and (fb["names"] - set(fa["content"])): return "name"
     if sorted(fa["content"]) == sorted(fb["content"]) and fa["content"] != fb["content"]: return "reversal"
     return ""
