@@ -85,7 +85,8 @@ def cache_key(ctx: CacheContext,  # What the answer depends on besides the quest
              ) -> str:
     "The one cache key: a hash of every field of `ctx`, and of the normalised question when one is given."
     body = {"provider": ctx.provider, "model": ctx.model, "system": _norm(ctx.system), "params": _plain(ctx.params),
-            "retrieval": _plain(ctx.retrieval), "scope": ctx.scope, "corpus": ctx.corpus_version, "tools": _plain(ctx.tools)}
+            "retrieval": _plain(ctx.retrieval), "scope": ctx.scope, "corpus": ctx.corpus_version,
+            "tools": _plain(ctx.tools)}
     if question is not None:
         msgs = [Message("user", question)] if isinstance(question, str) else question
         body["messages"] = [[m.role, _norm(m.content)] for m in msgs]
@@ -158,7 +159,8 @@ _DAYS = {d: i for i, names in enumerate([("monday", "mon"), ("tuesday", "tue", "
          ("thursday", "thu", "thur", "thurs"), ("friday", "fri"), ("saturday", "sat"), ("sunday", "sun")]) for d in names}
 _AMBIGUOUS = {"may", "mar", "sat", "sun", "wed"}  # also ordinary words
 _NEGATIONS = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without", "cannot",
-              "isnt", "dont", "doesnt", "didnt", "wont", "cant", "arent", "wasnt", "werent", "except", "excluding", "unless"}
+              "isnt", "dont", "doesnt", "didnt", "wont", "cant", "arent", "wasnt", "werent",
+              "except", "excluding", "unless"}
 _OPPOSITES = [("higher up rise rises rose risen gain gains gained advance advanced advances increase increased increases "
                "jump jumped jumps climb climbed more above stronger strengthens strengthened win won wins before larger bigger",
                "lower down fall falls fell fallen loss losses lost decline declined declines decrease decreased decreases "
@@ -167,12 +169,14 @@ _OPPOSITES = [("higher up rise rises rose risen gain gains gained advance advanc
               ("north northern", "south southern"), ("acquitted acquit acquits", "convicted convict convicts"),
               ("accept accepts accepted", "reject rejects rejected"), ("allow allows allowed lift lifts lifted", "ban bans banned"),
               ("buy buys bought", "sell sells sold"), ("support supports supported", "oppose opposes opposed"),
-              ("first", "last"), ("same", "different"), ("enter enters entered", "leave leaves exit exits"), ("to", "from"),
+              ("first", "last"), ("same", "different"), ("enter enters entered", "leave leaves exit exits"),
+              ("to", "from"),
               ("enable enables enabled enabling", "disable disables disabled disabling"),
               ("succeed succeeds succeeded success successful", "fail fails failed failure failing"),
               ("start starts started starting", "stop stops stopped stopping"),
               ("encrypt encrypts encrypted encryption", "decrypt decrypts decrypted decryption"),
-              ("import imports imported", "export exports exported"), ("upload uploads uploaded", "download downloads downloaded"),
+              ("import imports imported", "export exports exported"),
+              ("upload uploads uploaded", "download downloads downloaded"),
               ("add adds added adding", "remove removes removed removing delete deletes deleted"),
               ("include includes included including", "exclude excludes excluded"), ("input inputs", "output outputs"),
               ("synchronous sync", "asynchronous async"), ("early earlier earliest", "late later latest"),
@@ -182,25 +186,25 @@ _FUNCTION_WORDS = set("""a an the is are was were be been being of in on at to f
 its his her their there do does did has have had will would can could should may might must what which who whom how why when
 where i you we they he she me my our your""".split())
 # words that narrow what a question is about: two questions that differ in one ask about different things
-_MODIFIERS = {"half": "half", "semi": "semi", "partial": "partial", "partially": "partial", "full": "full",
-              "fully": "full", "incremental": "incremental", "maximum": "maximum", "max": "maximum", "minimum": "minimum",
-              "average": "average", "mean": "average", "median": "median", "total": "total", "hard": "hard", "soft": "soft",
-              "cold": "cold", "warm": "warm", "primary": "primary", "secondary": "secondary", "default": "default",
-              "custom": "custom", "initial": "initial", "final": "final", "hourly": "hourly", "daily": "daily",
-              "weekly": "weekly", "monthly": "monthly", "yearly": "annual", "annual": "annual", "annually": "annual",
-              "public": "public", "private": "private", "internal": "internal", "external": "external"}
-# what a question asks for, by its wh-phrase (earliest match wins); generic "what"/"which"/"how" ask for nothing specific
-_QUESTION_TYPES = [("duration", r"how (?:long|much time)|how many (?:milli)?seconds|how many (?:minutes|hours|days|weeks|months|years)"),
-                   ("count", r"how many|what number of"), ("amount", r"how much"), ("frequency", r"how (?:often|frequently)"),
+_MODIFIERS = {w: w for w in """half semi partial full incremental maximum minimum average median total hard soft cold
+warm primary secondary default custom initial final hourly daily weekly monthly annual public private internal
+external""".split()}
+_MODIFIERS.update(partially="partial", fully="full", max="maximum", mean="average", yearly="annual", annually="annual")
+# what a question asks for, by its wh-phrase (earliest wins); "what", "which", "how" alone ask for nothing specific
+_QUESTION_TYPES = [("duration", r"how (?:long|much time)|how many (?:milli)?seconds|how many (?:minutes|hours|days)"
+                                r"|how many (?:weeks|months|years)"),
+                   ("count", r"how many|what number of"), ("amount", r"how much"),
+                   ("frequency", r"how (?:often|frequently)"),
                    ("distance", r"how far"), ("age", r"how old"), ("size", r"how (?:big|large|small|tall)"),
                    ("time", r"when|what (?:time|date|year|day)"), ("place", r"where"), ("person", r"who(?:m|se)?"),
                    ("reason", r"why")]
 _QUESTION_TYPES = [(name, re.compile(rf"\b(?:{rx})\b")) for name, rx in _QUESTION_TYPES]
-_UNITS = {"ms": "ms", "millisecond": "ms", "milliseconds": "ms", "sec": "s", "secs": "s", "seconds": "s", "minute": "min",
-          "minutes": "min", "hour": "h", "hours": "h", "hr": "h", "hrs": "h", "day": "d", "days": "d", "week": "wk",
-          "weeks": "wk", "month": "mo", "months": "mo", "year": "y", "years": "y", "byte": "B", "bytes": "B", "kb": "kB",
-          "kilobytes": "kB", "mb": "MB", "megabyte": "MB", "megabytes": "MB", "gb": "GB", "gigabyte": "GB",
-          "gigabytes": "GB", "tb": "TB", "percent": "%", "dollars": "$", "euros": "EUR", "cents": "cent"}
+_UNITS = {"ms": "ms", "millisecond": "ms", "milliseconds": "ms", "sec": "s", "secs": "s", "seconds": "s",
+          "minute": "min", "minutes": "min", "hour": "h", "hours": "h", "hr": "h", "hrs": "h", "day": "d", "days": "d",
+          "week": "wk", "weeks": "wk", "month": "mo", "months": "mo", "year": "y", "years": "y", "byte": "B",
+          "bytes": "B", "kb": "kB", "kilobytes": "kB", "mb": "MB", "megabyte": "MB", "megabytes": "MB", "gb": "GB",
+          "gigabyte": "GB", "gigabytes": "GB", "tb": "TB", "percent": "%", "dollars": "$", "euros": "EUR",
+          "cents": "cent"}
 
 def _singular(word: str) -> str:
     "A crude singular: retries -> retry, tokens -> token."
@@ -224,7 +228,7 @@ def _asked_for(low: str) -> set[str]:
     return out
 
 def question_facts(text: str) -> dict:
-    "Numbers, months, weekdays, negations, names, words, modifiers, compounds, question type, units and what is counted."
+    "Numbers, dates, negations, names, words, modifiers, compounds, question type, units and what is counted."
     toks = re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,:/]\d+)*%?", text.replace("’", "'"))
     low = [t.lower() for t in toks]
     words = [t for t in toks if t[0].isalpha()]
@@ -256,7 +260,8 @@ def _compound_differs(fa: dict, fb: dict) -> bool:
     for x, y in ((fa, fb), (fb, fa)):
         for c in x["compounds"] - y["compounds"]:
             parts = c.split("-")
-            if f" {' '.join(parts)} " in y["joined"] or "".join(parts) in y["words"]: continue  # thread safe, threadsafe
+            if f" {' '.join(parts)} " in y["joined"] or "".join(parts) in y["words"]:
+                continue  # 'thread safe' and 'threadsafe' are 'thread-safe'
             if any(p in y["words"] for p in parts): return True
     return False
 
@@ -354,7 +359,8 @@ class SemanticCache:
         exp = now + (self.ttl if ttl is None else ttl)
         with self._lock:
             self.con.execute("INSERT OR REPLACE INTO cache_semantic VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             [eid, scope, ctx.corpus_version, question, vec.tolist(), json.dumps(c.to_dict()), now, exp])
+                             [eid, scope, ctx.corpus_version, question, vec.tolist(), json.dumps(c.to_dict()), now,
+                              exp])
             self._scopes.pop(scope, None)
 
     def purge(self, corpus_version: str | None = None) -> int:
@@ -391,7 +397,7 @@ class CachedAnswerer:
                  semantic: SemanticCache | None = None,
                  system: str | None = None,  # System prompt
                  con=None,  # Store to read the corpus version from; default the pipeline's, else the caches'
-                 pipeline=None,  # A `RAGPipeline`: retrieves on a miss; its settings (mode, filters, top_k) join the key
+                 pipeline=None,  # A `RAGPipeline`: retrieves on a miss; its settings (mode, filters, top_k) key entries
                  scope: str = "",  # Default caller partition (a user or tenant id); `answer(scope=...)` overrides it
                 ):
         self.provider, self.exact, self.semantic, self.pipeline = provider, exact, semantic, pipeline
@@ -412,7 +418,7 @@ class CachedAnswerer:
         owner = getattr(retrieve, "__self__", None)
         if hasattr(owner, "settings"): return owner.settings()
         raise InputError("the cache cannot see what this retriever's results depend on",
-                         hint="pass retrieval={'mode': ..., 'filters': ..., 'top_k': ...}, or pipeline=RAGPipeline(...)")
+                         hint="pass retrieval={'mode': ..., 'filters': ..., 'top_k': ...} or pipeline=RAGPipeline(...)")
 
     def context(self, retrieve=None, retrieval: dict | None = None, scope: str | None = None,
                 params: dict | None = None) -> CacheContext:

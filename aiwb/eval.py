@@ -559,7 +559,7 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
 # %% ../nbs/06_eval.ipynb #79332327
 MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "judge_correct", "judge_grounded", "recall_at_1", "recall_at_5", "recall_at_10",
                 "mrr", "ndcg_at_10", "answered", "abstained", "fell_back", "degraded", "should_have_abstained", "error")
-GATE_METRICS = (*MEAN_METRICS, "p50_ms", "p95_ms", "p99_ms", "cost_per_query", "cost_known")  # every metric a summary can hold
+GATE_METRICS = (*MEAN_METRICS, "p50_ms", "p95_ms", "p99_ms", "cost_per_query", "cost_known")  # what a summary can hold
 
 @dataclass
 class RunSummary:

@@ -125,7 +125,7 @@ def cited_sources(text: str, context: list[Source] | None) -> list[Source]:
     return cited or list(context)
 
 def resolve_key(api_key: str | None, env_var: str, provider: str) -> str:
-    "The API key from the parameter or `env_var`, registered for redaction; a `ConfigError` naming the variable otherwise."
+    "The API key from the parameter or `env_var`, registered for redaction; else a `ConfigError` naming the variable."
     key = api_key or os.environ.get(env_var, "")
     if not key.strip():
         raise ConfigError(f"no API key for {provider}", hint=f"set the environment variable {env_var} or pass api_key=")

@@ -199,7 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
             # echo the key masked, as real providers do: redaction downstream must catch it
             stars = "…" if protocol == "anthropic" else "*" * max(3, len(key) - 12)
             shown = f"{key[:8]}{stars}{key[-4:]}"
-            return send_error(401, f"invalid x-api-key {shown}" if protocol == "anthropic" else f"Incorrect API key provided: {shown}")
+            msg = f"invalid x-api-key {shown}" if protocol == "anthropic" else f"Incorrect API key provided: {shown}"
+            return send_error(401, msg)
         if fault == "429":
             return send_error(429, "rate limited: slow down", {"Retry-After": f"{owner.retry_after:g}"})
         if fault in ("500", "503", "529"):
