@@ -275,10 +275,11 @@ def near_miss_reason(a: str, b: str) -> str:
     for up, down in _OPPOSITES:
         ua, da, ub, db = bool(fa["words"] & up), bool(fa["words"] & down), bool(fb["words"] & up), bool(fb["words"] & down)
         if (ua and not da and db and not ub) or (da and not ua and ub and not db): return "direction"
-    if fa["qtype"] and fb["qtype"] and fa["qtype"] != fb["qtype"]: return "question type"
-    if fa["asked"] and fb["asked"] and not fa["asked"] & fb["asked"]: return "quantity"
-    if fa["units"] and fb["units"] and fa["units"] != fb["units"]: return "unit"
-    if fa["modifiers"] != fb["modifiers"] or _compound_differs(fa, fb): return "modifier"
+    if fa["question"]:  # what a question asks for; statements vary these freely between paraphrases (STS-B)
+        if fa["qtype"] and fb["qtype"] and fa["qtype"] != fb["qtype"]: return "question type"
+        if fa["asked"] and fb["asked"] and not fa["asked"] & fb["asked"]: return "quantity"
+        if fa["units"] and fb["units"] and fa["units"] != fb["units"]: return "unit"
+        if fa["modifiers"] != fb["modifiers"] or _compound_differs(fa, fb): return "modifier"
     if (fa["names"] - set(fb["content"])) and (fb["names"] - set(fa["content"])): return "name"
     if sorted(fa["content"]) == sorted(fb["content"]) and fa["content"] != fb["content"]: return "reversal"
     return ""
