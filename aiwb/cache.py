@@ -13,13 +13,13 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
-from .core import Completion, Message, Source, Usage, stable_hash
+from .core import Completion, InputError, Message, Source, Usage, stable_hash
 from .observability import set_attributes, span
 
 # %% auto #0
-__all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'request_key', 'ExactCache', 'question_facts',
-           'near_miss_reason', 'SemanticLookup', 'cache_scope', 'SemanticCache', 'stored_corpus_version',
-           'CachedAnswerer']
+__all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'CacheContext', 'cache_key', 'request_key',
+           'ExactCache', 'question_facts', 'near_miss_reason', 'SemanticLookup', 'SemanticCache',
+           'stored_corpus_version', 'provider_identity', 'CachedAnswerer']
 
 # %% ../nbs/03a_cache.ipynb #8651c750
 CACHE_MIGRATIONS: list[tuple[str, str]] = [
@@ -60,14 +60,44 @@ def completion_from_dict(d: dict) -> Completion:
 def _norm(text: str | None) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
 
-def request_key(model: str, messages: list[Message], system: str | None = None, params: dict | None = None,
-                tools: list | None = None, corpus_version: str = "") -> str:
-    "Hash of the normalised request: model, params, system prompt, messages, tools, corpus version."
-    body = {"model": model, "system": _norm(system), "params": dict(sorted((params or {}).items())),
-            "messages": [[m.role, _norm(m.content)] for m in messages],
-            "tools": [asdict(t) if hasattr(t, "__dataclass_fields__") else t for t in (tools or [])],
-            "corpus": corpus_version}
+@dataclass
+class CacheContext:
+    "Everything besides the question that changes an answer: entries are shared only when all of it is equal."
+    provider: str = ""  # Provider identity (name, or the route chain of a `ReliableProvider`)
+    model: str = ""  # Model id
+    system: str | None = None  # System prompt
+    params: dict = field(default_factory=dict)  # Call parameters (max_tokens, temperature, ...)
+    retrieval: dict | None = None  # Retrieval settings: mode, filters, top_k, score floor (None: no retrieval)
+    scope: str = ""  # The caller's own partition: a user or tenant id
+    corpus_version: str = ""  # Version of the corpus the answer was drawn from
+    tools: list = field(default_factory=list)  # Tools offered to the model
+
+def _plain(obj: Any) -> Any:
+    "A JSON-stable form of `obj` (dataclasses as dicts, sets sorted)."
+    if hasattr(obj, "__dataclass_fields__"): return _plain(asdict(obj))
+    if isinstance(obj, dict): return {str(k): _plain(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)): return [_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)): return sorted(_plain(v) for v in obj)
+    return obj
+
+def cache_key(ctx: CacheContext,  # What the answer depends on besides the question
+              question: str | list[Message] | None = None,  # The question (or messages); None: the semantic scope
+             ) -> str:
+    "The one cache key: a hash of every field of `ctx`, and of the normalised question when one is given."
+    body = {"provider": ctx.provider, "model": ctx.model, "system": _norm(ctx.system), "params": _plain(ctx.params),
+            "retrieval": _plain(ctx.retrieval), "scope": ctx.scope, "corpus": ctx.corpus_version,
+            "tools": _plain(ctx.tools)}
+    if question is not None:
+        msgs = [Message("user", question)] if isinstance(question, str) else question
+        body["messages"] = [[m.role, _norm(m.content)] for m in msgs]
     return stable_hash(json.dumps(body, sort_keys=True, default=str), n=32)
+
+def request_key(model: str, messages: list[Message], system: str | None = None, params: dict | None = None,
+                tools: list | None = None, corpus_version: str = "", provider: str = "", retrieval: dict | None = None,
+                scope: str = "") -> str:
+    "The exact-cache key of one request: `cache_key` of its `CacheContext` and messages."
+    ctx = CacheContext(provider, model, system, params or {}, retrieval, scope, corpus_version, list(tools or []))
+    return cache_key(ctx, messages)
 
 class ExactCache:
     "Exact-match response cache: an in-process LRU in front of a DuckDB table, with a TTL per entry."
@@ -129,7 +159,8 @@ _DAYS = {d: i for i, names in enumerate([("monday", "mon"), ("tuesday", "tue", "
          ("thursday", "thu", "thur", "thurs"), ("friday", "fri"), ("saturday", "sat"), ("sunday", "sun")]) for d in names}
 _AMBIGUOUS = {"may", "mar", "sat", "sun", "wed"}  # also ordinary words
 _NEGATIONS = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without", "cannot",
-              "isnt", "dont", "doesnt", "didnt", "wont", "cant", "arent", "wasnt", "werent"}
+              "isnt", "dont", "doesnt", "didnt", "wont", "cant", "arent", "wasnt", "werent",
+              "except", "excluding", "unless"}
 _OPPOSITES = [("higher up rise rises rose risen gain gains gained advance advanced advances increase increased increases "
                "jump jumped jumps climb climbed more above stronger strengthens strengthened win won wins before larger bigger",
                "lower down fall falls fell fallen loss losses lost decline declined declines decrease decreased decreases "
@@ -138,14 +169,66 @@ _OPPOSITES = [("higher up rise rises rose risen gain gains gained advance advanc
               ("north northern", "south southern"), ("acquitted acquit acquits", "convicted convict convicts"),
               ("accept accepts accepted", "reject rejects rejected"), ("allow allows allowed lift lifts lifted", "ban bans banned"),
               ("buy buys bought", "sell sells sold"), ("support supports supported", "oppose opposes opposed"),
-              ("first", "last"), ("same", "different"), ("enter enters entered", "leave leaves exit exits"), ("to", "from")]
+              ("first", "last"), ("same", "different"), ("enter enters entered", "leave leaves exit exits"),
+              ("to", "from"),
+              ("enable enables enabled enabling", "disable disables disabled disabling"),
+              ("succeed succeeds succeeded success successful", "fail fails failed failure failing"),
+              ("start starts started starting", "stop stops stopped stopping"),
+              ("encrypt encrypts encrypted encryption", "decrypt decrypts decrypted decryption"),
+              ("import imports imported", "export exports exported"),
+              ("upload uploads uploaded", "download downloads downloaded"),
+              ("add adds added adding", "remove removes removed removing delete deletes deleted"),
+              ("include includes included including", "exclude excludes excluded"), ("input inputs", "output outputs"),
+              ("synchronous sync", "asynchronous async"), ("early earlier earliest", "late later latest"),
+              ("cheap cheaper cheapest", "expensive costlier"), ("fast faster fastest", "slow slower slowest")]
 _OPPOSITES = [(set(a.split()), set(b.split())) for a, b in _OPPOSITES]
 _FUNCTION_WORDS = set("""a an the is are was were be been being of in on at to for with by and or as from that this these those it
 its his her their there do does did has have had will would can could should may might must what which who whom how why when
 where i you we they he she me my our your""".split())
+# words that narrow what a question is about: two questions that differ in one ask about different things
+_MODIFIERS = {w: w for w in """half semi partial full incremental maximum minimum average median total hard soft cold
+warm primary secondary default custom initial final hourly daily weekly monthly annual public private internal
+external""".split()}
+_MODIFIERS.update(partially="partial", fully="full", max="maximum", mean="average", yearly="annual", annually="annual")
+# what a question asks for, by its wh-phrase (earliest wins); "what", "which", "how" alone ask for nothing specific
+_QUESTION_TYPES = [("duration", r"how (?:long|much time)|how many (?:milli)?seconds|how many (?:minutes|hours|days)"
+                                r"|how many (?:weeks|months|years)"),
+                   ("count", r"how many|what number of"), ("amount", r"how much"),
+                   ("frequency", r"how (?:often|frequently)"),
+                   ("distance", r"how far"), ("age", r"how old"), ("size", r"how (?:big|large|small|tall)"),
+                   ("time", r"when|what (?:time|date|year|day)"), ("place", r"where"), ("person", r"who(?:m|se)?"),
+                   ("reason", r"why")]
+_QUESTION_TYPES = [(name, re.compile(rf"\b(?:{rx})\b")) for name, rx in _QUESTION_TYPES]
+_UNITS = {"ms": "ms", "millisecond": "ms", "milliseconds": "ms", "sec": "s", "secs": "s", "seconds": "s",
+          "minute": "min", "minutes": "min", "hour": "h", "hours": "h", "hr": "h", "hrs": "h", "day": "d", "days": "d",
+          "week": "wk", "weeks": "wk", "month": "mo", "months": "mo", "year": "y", "years": "y", "byte": "B",
+          "bytes": "B", "kb": "kB", "kilobytes": "kB", "mb": "MB", "megabyte": "MB", "megabytes": "MB", "gb": "GB",
+          "gigabyte": "GB", "gigabytes": "GB", "tb": "TB", "percent": "%", "dollars": "$", "euros": "EUR",
+          "cents": "cent"}
+
+def _singular(word: str) -> str:
+    "A crude singular: retries -> retry, tokens -> token."
+    if word.endswith("ies") and len(word) > 4: return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3: return word[:-1]
+    return word
+
+def _question_type(low: str) -> str:
+    "What a question asks for (duration, count, amount, time, place, person, reason, ...), or '' when generic."
+    found = [(m.start(), i, name) for i, (name, rx) in enumerate(_QUESTION_TYPES) for m in [rx.search(low)] if m]
+    return min(found)[2] if found else ""  # the earliest phrase; at a tie, the more specific type (listed first)
+
+def _asked_for(low: str) -> set[str]:
+    "The nouns a count or amount question asks for: 'how many attempts' -> {'attempt'}."
+    out = set()
+    for m in re.finditer(r"\b(?:how many|how much|number of|amount of)\s+([a-z]+)(?:\s+([a-z]+))?", low):
+        for w in m.groups():
+            if not w or w in _FUNCTION_WORDS or w in _NEGATIONS: break
+            out.add(_singular(w))
+            if _singular(w) != w: break  # the plural noun ends the phrase: 'tokens' in 'how many tokens fit'
+    return out
 
 def question_facts(text: str) -> dict:
-    "Numbers, months, weekdays, negation count, names, content words and direction words of `text`."
+    "Numbers, dates, negations, names, words, modifiers, compounds, question type, units and what is counted."
     toks = re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,:/]\d+)*%?", text.replace("’", "'"))
     low = [t.lower() for t in toks]
     words = [t for t in toks if t[0].isalpha()]
@@ -153,6 +236,8 @@ def question_facts(text: str) -> dict:
     names = set() if title_case else {
         t.lower().removesuffix("'s") for t in toks
         if t[0].isupper() and t.lower() not in _FUNCTION_WORDS and t.lower() not in _MONTHS and t.lower() not in _DAYS}
+    is_question = text.strip().endswith("?")
+    lowered = " ".join(low)
     return {
         "numbers": {t.replace(",", "").rstrip("%").lstrip("0") or "0" for t in toks if t[0].isdigit()},
         "months": {_MONTHS[t] for t in low if t in _MONTHS and t not in _AMBIGUOUS},
@@ -161,11 +246,27 @@ def question_facts(text: str) -> dict:
         "names": names,
         "content": [t.removesuffix("'s") for t in low if t not in _FUNCTION_WORDS and t not in _NEGATIONS],
         "words": set(low),
-        "question": text.strip().endswith("?"),
+        "question": is_question,
+        "modifiers": {_MODIFIERS[t] for t in low if t in _MODIFIERS},
+        "compounds": set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)+", text.lower())),
+        "joined": f" {lowered} ",
+        "qtype": _question_type(lowered) if is_question else "",
+        "units": {_UNITS[t] for t in low if t in _UNITS},
+        "asked": _asked_for(lowered) if is_question else set(),
     }
 
+def _compound_differs(fa: dict, fb: dict) -> bool:
+    "True when a hyphenated compound of one text is missing from the other, which still uses one of its parts."
+    for x, y in ((fa, fb), (fb, fa)):
+        for c in x["compounds"] - y["compounds"]:
+            parts = c.split("-")
+            if f" {' '.join(parts)} " in y["joined"] or "".join(parts) in y["words"]:
+                continue  # 'thread safe' and 'threadsafe' are 'thread-safe'
+            if any(p in y["words"] for p in parts): return True
+    return False
+
 def near_miss_reason(a: str, b: str) -> str:
-    "Why `a` and `b` ask different things (number, date, negation, direction, name, question, reversal), or ''."
+    "Why `a` and `b` ask different things (number, date, negation, direction, modifier, question type, ...), or ''."
     fa, fb = question_facts(a), question_facts(b)
     if fa["question"] != fb["question"]: return "question"
     if fa["numbers"] != fb["numbers"]: return "number"
@@ -174,6 +275,11 @@ def near_miss_reason(a: str, b: str) -> str:
     for up, down in _OPPOSITES:
         ua, da, ub, db = bool(fa["words"] & up), bool(fa["words"] & down), bool(fb["words"] & up), bool(fb["words"] & down)
         if (ua and not da and db and not ub) or (da and not ua and ub and not db): return "direction"
+    if fa["question"]:  # what a question asks for; statements vary these freely between paraphrases (STS-B)
+        if fa["qtype"] and fb["qtype"] and fa["qtype"] != fb["qtype"]: return "question type"
+        if fa["asked"] and fb["asked"] and not fa["asked"] & fb["asked"]: return "quantity"
+        if fa["units"] and fb["units"] and fa["units"] != fb["units"]: return "unit"
+        if fa["modifiers"] != fb["modifiers"] or _compound_differs(fa, fb): return "modifier"
     if (fa["names"] - set(fb["content"])) and (fb["names"] - set(fa["content"])): return "name"
     if sorted(fa["content"]) == sorted(fb["content"]) and fa["content"] != fb["content"]: return "reversal"
     return ""
@@ -188,10 +294,6 @@ class SemanticLookup:
     cosine: float = 0.0  # Best cosine in scope
     matched: str = ""  # The cached question that was served
     rejected: list[tuple[str, float, str]] = field(default_factory=list)  # (question, cosine, reason) refused
-
-def cache_scope(model: str, system: str | None, corpus_version: str) -> str:
-    "Scope hash: entries are only compared within the same model, system prompt and corpus version."
-    return stable_hash(model, _norm(system), corpus_version, n=24)
 
 class SemanticCache:
     "Embedding-similarity response cache with near-miss verification, persistent in DuckDB."
@@ -224,10 +326,10 @@ class SemanticCache:
             self._scopes[scope] = (mat, [(r[0], r[1], r[2]) for r in rows])
         return self._scopes[scope]
 
-    def lookup(self, question: str, model: str, system: str | None = None, corpus_version: str = "") -> SemanticLookup:
-        "The best verified cached answer to `question` in this scope, with the evidence."
+    def lookup(self, question: str, ctx: CacheContext) -> SemanticLookup:
+        "The best verified cached answer to `question` among entries of the same context, with the evidence."
         import numpy as np
-        scope, now = cache_scope(model, system, corpus_version), self.clock()
+        scope, now = cache_key(ctx), self.clock()
         q = self._embed([question])[0]
         with self._lock:
             mat, meta = self._load(scope)
@@ -249,17 +351,17 @@ class SemanticCache:
             return out
         return out
 
-    def put(self, question: str, c: Completion, model: str, system: str | None = None, corpus_version: str = "",
-            ttl: float | None = None) -> None:
-        "Store the answer `c` to `question` in its scope."
+    def put(self, question: str, c: Completion, ctx: CacheContext, ttl: float | None = None) -> None:
+        "Store the answer `c` to `question` in the scope of `ctx`."
         import numpy as np
-        scope, now = cache_scope(model, system, corpus_version), self.clock()
+        scope, now = cache_key(ctx), self.clock()
         vec = self._embed([question])[0].astype(np.float32)
         eid = stable_hash(scope, _norm(question), n=24)
         exp = now + (self.ttl if ttl is None else ttl)
         with self._lock:
             self.con.execute("INSERT OR REPLACE INTO cache_semantic VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             [eid, scope, corpus_version, question, vec.tolist(), json.dumps(c.to_dict()), now, exp])
+                             [eid, scope, ctx.corpus_version, question, vec.tolist(), json.dumps(c.to_dict()), now,
+                              exp])
             self._scopes.pop(scope, None)
 
     def purge(self, corpus_version: str | None = None) -> int:
@@ -273,33 +375,79 @@ class SemanticCache:
 
 # %% ../nbs/03a_cache.ipynb #fdce74e9
 def stored_corpus_version(con) -> str:
-    "The corpus version recorded by ingestion in `corpus_state` (empty if nothing was ingested)."
-    row = con.execute("SELECT value FROM corpus_state WHERE key = 'version'").fetchone()
+    "The corpus version recorded by ingestion in `corpus_state` (empty if nothing was ingested, or no store)."
+    import duckdb
+    try:
+        row = con.execute("SELECT value FROM corpus_state WHERE key = 'version'").fetchone()
+    except duckdb.CatalogException:  # a cache-only database without the store's tables
+        return ""
     return row[0] if row else ""
 
 # %% ../nbs/03a_cache.ipynb #27abb31f
+def provider_identity(provider) -> str:
+    "Name and model of `provider` (of every route, for a `ReliableProvider`), as a cache key part."
+    routes = getattr(provider, "routes", None)
+    if routes: return "[" + ", ".join(provider_identity(r) for r in routes) + "]"
+    return f"{getattr(provider, 'name', type(provider).__name__)}/{getattr(provider, 'model', '')}"
+
 class CachedAnswerer:
     "Exact and semantic caches checked before retrieval and before the model call."
-    def __init__(self, provider, exact: ExactCache | None = None, semantic: SemanticCache | None = None,
-                 corpus_version: str = "", system: str | None = None):
-        self.provider, self.exact, self.semantic = provider, exact, semantic
-        self.corpus_version, self.system = corpus_version, system
+    def __init__(self,
+                 provider,  # What answers a miss (e.g. a `ReliableProvider`)
+                 exact: ExactCache | None = None,
+                 semantic: SemanticCache | None = None,
+                 system: str | None = None,  # System prompt
+                 con=None,  # Store to read the corpus version from; default the pipeline's, else the caches'
+                 pipeline=None,  # A `RAGPipeline`: retrieves on a miss; its settings (mode, filters, top_k) key entries
+                 scope: str = "",  # Default caller partition (a user or tenant id); `answer(scope=...)` overrides it
+                ):
+        self.provider, self.exact, self.semantic, self.pipeline = provider, exact, semantic, pipeline
+        self.system, self.scope = system, scope
+        self.con = con if con is not None else getattr(pipeline, "con", None)
+        if self.con is None: self.con = getattr(exact, "con", None) or getattr(semantic, "con", None)
+        self._lock = threading.Lock()
 
-    def answer(self, question: str, retrieve: Callable[[str], list[Source]] | None = None,
-               max_tokens: int = 512, **kwargs) -> Completion:
+    def current_corpus_version(self) -> str:
+        "The store's corpus version, read at this call (never remembered: an ingest may have changed it)."
+        if self.con is None: return ""
+        with self._lock:
+            return stored_corpus_version(self.con)
+
+    def _retrieval(self, retrieve, retrieval: dict | None) -> dict | None:
+        "The retrieval settings that join the key: given, or those of the pipeline `retrieve` belongs to."
+        if retrieval is not None or retrieve is None: return retrieval
+        owner = getattr(retrieve, "__self__", None)
+        if hasattr(owner, "settings"): return owner.settings()
+        raise InputError("the cache cannot see what this retriever's results depend on",
+                         hint="pass retrieval={'mode': ..., 'filters': ..., 'top_k': ...} or pipeline=RAGPipeline(...)")
+
+    def context(self, retrieve=None, retrieval: dict | None = None, scope: str | None = None,
+                params: dict | None = None) -> CacheContext:
+        "The `CacheContext` of a call: provider, model, system, params, retrieval, scope and the corpus version now."
+        return CacheContext(provider_identity(self.provider), self.provider.model, self.system, dict(params or {}),
+                            self._retrieval(retrieve, retrieval), self.scope if scope is None else scope,
+                            self.current_corpus_version())
+
+    def answer(self, question: str,
+               retrieve: Callable[[str], list[Source]] | None = None,  # Default the pipeline's `retrieve`
+               max_tokens: int = 512,
+               scope: str | None = None,  # The caller's user or tenant id (default the answerer's)
+               retrieval: dict | None = None,  # Settings of `retrieve`, when it is not a pipeline's
+               **kwargs) -> Completion:
         "Answer `question` from a cache if possible, else retrieve + complete + store."
-        model = self.provider.model
-        msgs = [Message("user", question)]
-        key = request_key(model, msgs, self.system, {"max_tokens": max_tokens}, corpus_version=self.corpus_version)
+        if retrieve is None and self.pipeline is not None: retrieve = self.pipeline.retrieve
+        ctx = self.context(retrieve, retrieval, scope, {"max_tokens": max_tokens, **kwargs})
+        key = cache_key(ctx, question)
         with span("cache.lookup") as s:  # a tracing span when tracing is on
             c, kind = (self.exact.get(key) if self.exact else None), "exact"
             if c is None and self.semantic:
-                c, kind = self.semantic.lookup(question, model, self.system, self.corpus_version).completion, "semantic"
+                c, kind = self.semantic.lookup(question, ctx).completion, "semantic"
             set_attributes(s, hit=kind if c is not None else "miss")
         if c is not None: return c
         context = retrieve(question) if retrieve else None
-        c = self.provider.complete(msgs, system=self.system, context=context, max_tokens=max_tokens, **kwargs)
+        c = self.provider.complete([Message("user", question)], system=self.system, context=context,
+                                   max_tokens=max_tokens, **kwargs)
         if not c.degraded and not c.abstained:
-            if self.exact: self.exact.put(key, c, model, self.corpus_version)
-            if self.semantic: self.semantic.put(question, c, model, self.system, self.corpus_version)
+            if self.exact: self.exact.put(key, c, ctx.model, ctx.corpus_version)
+            if self.semantic: self.semantic.put(question, c, ctx)
         return c

@@ -317,7 +317,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             _console().print(obj)
 
     return run_eval_cli(args.golden, gate=args.gate, name=args.name, config=config, repeats=args.repeats,
-                        concurrency=args.concurrency, skip_bad=args.skip_bad, progress=not args.quiet, print_fn=show)
+                        concurrency=args.concurrency, skip_bad=args.skip_bad, progress=not args.quiet, print_fn=show,
+                        as_json=args.json)
 
 # %% ../nbs/09_cli.ipynb #fc167a87
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -396,6 +397,10 @@ _FILTER_EPILOG = ("filters (each --filter is one comparison FIELD OP VALUE; seve
                   + "".join(f"  {ex:42s} {what}\n" for ex, what in _FILTER_EXAMPLES)
                   + "A filter that cannot be read exits with code 4.")
 
+_EVAL_EPILOG = ("exit codes: 0 every case ran and the gate passed; 1 the gate failed; 8 some cases raised an error\n"
+                "(provider down, timeout, bad key: the run does not measure the system); 4 a bad golden file or gate;\n"
+                "2 usage. The run id, the failed cases and why are printed either way.")
+
 def _add_retrieval_args(sp: argparse.ArgumentParser, default_mode: str = "vector") -> None:
     from aiwb.retrieval import MODES
     sp.add_argument("--mode", choices=MODES, default=default_mode, help=f"search mode (default: {default_mode})")
@@ -433,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_ingest)
 
-    e = sub.add_parser("eval", help="evaluate a golden set: metrics with confidence intervals, stored runs, a deploy gate")
+    e = sub.add_parser("eval", help="evaluate a golden set: metrics with confidence intervals, stored runs, a deploy gate",
+                       epilog=_EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("golden", type=Path, help="golden set (.jsonl or .yaml)")
     e.add_argument("--gate", default=None, help='rules, e.g. "correct.ci_low>=0.7,p99_ms<=2000,cost_per_query<=0.01"')
     e.add_argument("--name", default="default", help="configuration label stored with the run")
@@ -441,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--concurrency", type=int, default=4, help="cases in flight at once")
     e.add_argument("--skip-bad", action="store_true", help="skip malformed golden lines instead of stopping")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--json", action="store_true", help="print one JSON report (run id, metrics, failed cases, gate)")
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("search", help="ranked chunks for a query in any search mode, with metadata filters (no generation)",

@@ -24,13 +24,14 @@ from .pipeline import GoldenCase, RAGPipeline, check_answer
 from .providers import content_words, split_sentences
 
 # %% auto #0
-__all__ = ['JUDGE_PROMPT', 'EVAL_MIGRATIONS', 'MEAN_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED', 'LoadReport', 'load_cases',
-           'references', 'Document', 'load_squad', 'load_beir', 'normalize_answer', 'exact_match', 'f1_score', 'Claim',
-           'grounding', 'grounding_score', 'llm_judge', 'retrieval_metrics', 'Stat', 'bootstrap_ci', 'mcnemar',
-           'Comparison', 'paired_compare', 'score_case', 'EvalTarget', 'git_commit', 'cases_hash', 'run_eval',
-           'RunSummary', 'case_rows', 'per_case', 'summarize', 'summary_table', 'print_table', 'compare',
-           'comparison_table', 'GateRule', 'parse_gate', 'GateResult', 'evaluate_gate', 'gate_table', 'run_eval_cli',
-           'history', 'regressions', 'dashboard']
+__all__ = ['JUDGE_PROMPT', 'PROVIDER_FIELDS', 'EVAL_MIGRATIONS', 'MEAN_METRICS', 'GATE_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED',
+           'CASES_ERRORED', 'LoadReport', 'load_cases', 'references', 'Document', 'load_squad', 'load_beir',
+           'normalize_answer', 'exact_match', 'f1_score', 'Claim', 'grounding', 'grounding_score', 'llm_judge',
+           'retrieval_metrics', 'Stat', 'bootstrap_ci', 'mcnemar', 'Comparison', 'paired_compare', 'score_case',
+           'provider_config', 'EvalTarget', 'git_commit', 'cases_hash', 'run_eval', 'RunSummary', 'case_rows',
+           'per_case', 'summarize', 'summary_table', 'print_table', 'compare', 'comparison_table', 'GateRule',
+           'parse_gate', 'GateResult', 'evaluate_gate', 'gate_table', 'failed_cases', 'failures_table', 'eval_report',
+           'run_eval_cli', 'history', 'regressions', 'dashboard']
 
 # %% ../nbs/06_eval.ipynb #f0b038fe
 @dataclass
@@ -362,19 +363,41 @@ def score_case(case: GoldenCase, completion: Completion,
         row.update({k.replace("@", "_at_"): v for k, v in retrieval_metrics(retrieved, case.relevant_docs).items()})
     if judge is not None and not completion.abstained:
         row.update(judge(case, completion))
+    row["missing"], row["forbidden"] = keyword.missing, keyword.forbidden  # why a keyword check failed
     row["answer"] = completion.text
     row["claims"] = [asdict(c) for c in claims]
     return row
 
 # %% ../nbs/06_eval.ipynb #6e685191
+PROVIDER_FIELDS = ("model", "timeout", "min_support", "semantic_weight", "answer", "retrieval_weight",
+                   "max_upstream_calls")  # the provider settings stored with a run: an allow-list, never `vars()`
+
+def _public_url(url: str | None) -> str | None:
+    "`url` without credentials or query: scheme, host, port and path."
+    if not url: return url
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    host = u.hostname or ""
+    return f"{u.scheme}://{host}{f':{u.port}' if u.port else ''}{u.path}"
+
+def provider_config(provider) -> dict:
+    "The settings of `provider` worth storing with a run, from `PROVIDER_FIELDS` (and each route of a chain)."
+    out: dict[str, Any] = {"name": getattr(provider, "name", type(provider).__name__)}
+    for f in PROVIDER_FIELDS:
+        v = getattr(provider, f, None)
+        if isinstance(v, (int, float, str, bool)): out[f] = v
+    if getattr(provider, "base_url", None): out["base_url"] = _public_url(provider.base_url)
+    routes = getattr(provider, "routes", None)
+    if routes: out["routes"] = [provider_config(r) for r in routes]
+    return out
+
 class EvalTarget:
     "A RAG pipeline as the harness calls it: thread-safe, recording the ranked retrieved documents."
 
     def __init__(self, pipeline: RAGPipeline, name: str = "rag", config: dict | None = None):
         self.pipeline, self.name = pipeline, name
         self.config = {"provider": pipeline.provider.name, "model": pipeline.provider.model,
-                       "provider_params": {k: v for k, v in vars(pipeline.provider).items() if isinstance(v, (int, float, str, bool))},
-                       "top_k": pipeline.config.top_k, "min_retrieval_score": pipeline.config.min_retrieval_score,
+                       "provider_params": provider_config(pipeline.provider), **pipeline.settings(),
                        "retriever": type(pipeline).__name__, **(config or {})}
         self._local = threading.local()
         from aiwb.embeddings import load_model
@@ -383,8 +406,9 @@ class EvalTarget:
     def _mine(self) -> RAGPipeline:
         p = getattr(self._local, "p", None)
         if p is None:
-            p = self.pipeline if threading.current_thread() is threading.main_thread() else \
-                type(self.pipeline)(self.pipeline.con.cursor(), self.pipeline.config, self.pipeline.provider)
+            base = self.pipeline
+            p = base if threading.current_thread() is threading.main_thread() else \
+                type(base)(base.con.cursor(), base.config, base.provider, mode=base.mode, filters=base.filters)
             self._local.p = p
         return p
 
@@ -444,7 +468,7 @@ def cases_hash(cases: Sequence[GoldenCase]) -> str:
     return stable_hash(*(json.dumps(asdict(c), sort_keys=True) for c in cases))
 
 def _start_run(con, name, config, cases, repeats, corpus_version, resume) -> str:
-    cfg = json.dumps(config, sort_keys=True, default=str)
+    cfg = json.dumps(_redact_obj(config), sort_keys=True, default=str)  # built from allow-lists; redacted all the same
     chash, khash = stable_hash(cfg), cases_hash(cases)
     if resume:
         row = con.execute("""SELECT run_id FROM eval_runs WHERE name=? AND config_hash=? AND cases_hash=? AND repeats=?
@@ -464,11 +488,14 @@ def _store_case(con, run_id: str, case: GoldenCase, rep: int, row: dict | None, 
 
 # %% ../nbs/06_eval.ipynb #dad1ec34
 def _redact(text: str) -> str:
-    try:
-        from aiwb.observability import redact
-    except ImportError:
-        return text
+    "`text` with every known secret, full or masked, removed (`aiwb.observability.redact`)."
+    from aiwb.observability import redact
     return redact(text)
+
+def _redact_obj(obj: Any) -> Any:
+    "`obj` with every string redacted (`aiwb.observability.redact_obj`)."
+    from aiwb.observability import redact_obj
+    return redact_obj(obj)
 
 async def _run_async(con, run_id, target, todo, concurrency, progress, grounding_threshold, judge=None):
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -532,6 +559,7 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
 # %% ../nbs/06_eval.ipynb #79332327
 MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "judge_correct", "judge_grounded", "recall_at_1", "recall_at_5", "recall_at_10",
                 "mrr", "ndcg_at_10", "answered", "abstained", "fell_back", "degraded", "should_have_abstained", "error")
+GATE_METRICS = (*MEAN_METRICS, "p50_ms", "p95_ms", "p99_ms", "cost_per_query", "cost_known")  # what a summary can hold
 
 @dataclass
 class RunSummary:
@@ -651,8 +679,10 @@ class GateRule:
     threshold: float
     text: str
 
-def parse_gate(spec: str) -> list[GateRule]:
-    "Parse 'metric[.field]OPnumber,...'; an `InputError` naming the bad rule."
+def parse_gate(spec: str,  # e.g. "correctness.ci_low>=0.8,p99_ms<=2000"
+               known: Sequence[str] | None = None,  # Metric names a rule may use (None: any); see `GATE_METRICS`
+              ) -> list[GateRule]:
+    "Parse 'metric[.field]OPnumber,...'; an `InputError` naming the bad rule, or the unknown metric and the valid ones."
     rules = []
     for part in [p for p in spec.split(",") if p.strip()]:
         m = _RULE.match(part)
@@ -660,6 +690,9 @@ def parse_gate(spec: str) -> list[GateRule]:
             raise InputError(f"bad gate rule '{part.strip()}'", hint="write metric[.value|.ci_low|.ci_high]OPnumber, e.g. correctness.ci_low>=0.8,p99_ms<=2000")
         metric, fld, op, num = m.groups()
         metric = _ALIASES.get(metric, metric)
+        if known is not None and metric not in known:
+            raise InputError(f"unknown gate metric '{metric}' in rule '{part.strip()}'",
+                             hint=f"valid metrics: {', '.join(known)} (aliases: {', '.join(_ALIASES)})")
         fld = fld or ("ci_low" if op in (">=", ">") else "ci_high" if op in ("<=", "<") else "value")
         rules.append(GateRule(metric, fld, op, float(num), part.strip()))
     if not rules:
@@ -698,7 +731,50 @@ def gate_table(result: GateResult):
     return t
 
 # %% ../nbs/06_eval.ipynb #057e8db4
-GATE_FAILED = 1
+GATE_FAILED = 1  # the run finished, every case ran, and the gate failed
+CASES_ERRORED = 8  # some cases raised (provider down, timeout, ...): the run's figures do not measure the system
+
+def failed_cases(con, run_id: str) -> list[dict]:
+    "Each failed case of a run and why: the error it raised, or how its answer fell short."
+    out = []
+    for r in case_rows(con, run_id):
+        if r["error_text"] is not None:
+            out.append({"case_id": r["case_id"], "rep": r["rep"], "kind": "error", "why": r["error_text"]})
+            continue
+        if r.get("correct") != 0.0: continue
+        reasons = []
+        if r.get("missing"): reasons.append("missing " + ", ".join(map(repr, r["missing"])))
+        if r.get("forbidden"): reasons.append("says " + ", ".join(map(repr, r["forbidden"])))
+        if r.get("should_have_abstained") == 1.0: reasons.append("answered instead of abstaining")
+        elif r.get("abstained") == 1.0: reasons.append("abstained")
+        out.append({"case_id": r["case_id"], "rep": r["rep"], "kind": "wrong",
+                    "why": "; ".join(reasons) or "the answer does not match the reference"})
+    return out
+
+def failures_table(failures: Sequence[dict], limit: int = 50):
+    "A rich table of failed cases (errors first), at most `limit` rows."
+    from rich.table import Table
+    from rich.text import Text
+    rows = sorted(failures, key=lambda f: (f["kind"] != "error", f["case_id"], f["rep"]))
+    more = f", first {limit} shown" if len(rows) > limit else ""
+    t = Table(title=f"failed cases ({len(rows)}{more})")
+    for col in ("case", "rep", "kind", "why"): t.add_column(col)
+    for f in rows[:limit]:
+        t.add_row(Text(f["case_id"]), str(f["rep"]), f["kind"], Text(f["why"].replace("\n", " ")[:300]))
+    return t
+
+def eval_report(summary: RunSummary, failures: Sequence[dict], gate: GateResult | None, exit_code: int,
+                skipped: Sequence[str] = ()) -> dict:
+    "The outcome of a CLI run as plain data (what `aiwb eval --json` prints)."
+    return {"run_id": summary.run_id, "name": summary.name, "n_cases": summary.n_cases, "exit_code": exit_code,
+            "errored": sum(f["kind"] == "error" for f in failures), "failed": len(failures),
+            "metrics": {m: asdict(s) for m, s in summary.metrics.items()}, "failures": list(failures),
+            "flaky": summary.flaky, "gate": None if gate is None else {"passed": gate.passed, "rules": gate.rows},
+            "skipped": list(skipped)}
+
+def _exit_code(failures: Sequence[dict], gate: GateResult | None) -> int:
+    if any(f["kind"] == "error" for f in failures): return CASES_ERRORED
+    return GATE_FAILED if gate is not None and not gate.passed else 0
 
 def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
                  gate: str | None = None,  # e.g. "correctness.ci_low>=0.8,p99_ms<=2000"
@@ -709,31 +785,44 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
                  skip_bad: bool = False,  # Load the good cases of a golden file with bad lines
                  progress: bool = True,
                  print_fn: Callable[[Any], None] | None = None,  # Where tables go; default rich to stdout
+                 as_json: bool = False,  # Print one JSON report (`eval_report`) instead of tables
                 ) -> int:
-    "Run an eval from the command line; return the process exit code."
+    "Run an eval from the command line; return the exit code (0, `GATE_FAILED`, `CASES_ERRORED` or the error's)."
     out = print_fn or print_table
     try:
-        rules = parse_gate(gate) if gate else None
+        rules = parse_gate(gate, known=GATE_METRICS) if gate else None
         rep = load_cases(golden_path, skip_bad=skip_bad)
-        for s in rep.skipped: out(f"skipped {s}")
+        if not as_json:
+            for s in rep.skipped: out(f"skipped {s}")
         config = config or load_config()
         con = connect(config=config)
         try:
             run_id = run_eval(rep.cases, EvalTarget(RAGPipeline(con, config)), con, name=name, repeats=repeats,
                               concurrency=concurrency, progress=progress)
             summary = summarize(con, run_id)
+            failures = failed_cases(con, run_id)
         finally:
             con.close()
-        out(summary_table(summary))
-        if summary.flaky: out(f"flaky cases: {', '.join(f['case_id'] for f in summary.flaky)}")
-        if rules:
-            result = evaluate_gate(summary, rules)
-            out(gate_table(result))
-            return 0 if result.passed else GATE_FAILED
-        return 0
     except AiwbError as e:
         out(f"error: {_redact(str(e))}")
         return e.exit_code
+    result = evaluate_gate(summary, rules) if rules else None
+    code = _exit_code(failures, result)
+    if as_json:
+        out(json.dumps(eval_report(summary, failures, result, code, rep.skipped), indent=2, default=str))
+        return code
+    errored = [f for f in failures if f["kind"] == "error"]
+    out(f"run {run_id}: {summary.n_cases} cases, {len(failures)} failed, {len(errored)} raised an error")
+    out(summary_table(summary))
+    if summary.flaky: out(f"flaky cases: {', '.join(f['case_id'] for f in summary.flaky)}")
+    if failures: out(failures_table(failures))
+    if result is not None: out(gate_table(result))
+    if errored:
+        first = errored[0]["why"].splitlines()[0]
+        out(f"error: {len(errored)} of {summary.n_cases * repeats} case run(s) raised an error "
+            f"(first: {first})\n  hint: the run's metrics do not measure the system; fix the cause (is the provider "
+            f"reachable? is its key set?) and run again (exit code {CASES_ERRORED})")
+    return code
 
 # %% ../nbs/06_eval.ipynb #24ec5443
 def history(con, metrics: Sequence[str] = ("correct", "f1", "grounding", "recall_at_5", "p95_ms", "cost_per_query"),

@@ -55,10 +55,9 @@ class LLMCompletion(Completion):
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 def redact(text: str, secrets: list[str | None]) -> str:
-    "`text` with every secret (of 6+ characters) replaced by `[REDACTED]`."
-    for s in secrets:
-        if s and len(s) >= 6: text = text.replace(s, "[REDACTED]")
-    return text
+    "`text` with `secrets` (6+ characters), their masked forms and every other known key replaced by `[REDACTED]`."
+    from aiwb.observability import redact as redact_all
+    return redact_all(text, secrets)
 
 class ProviderError(AiwbError):
     "A model call failed; `transient` says whether trying again may help."
@@ -126,10 +125,12 @@ def cited_sources(text: str, context: list[Source] | None) -> list[Source]:
     return cited or list(context)
 
 def resolve_key(api_key: str | None, env_var: str, provider: str) -> str:
-    "The API key from the parameter or `env_var`; a `ConfigError` naming the variable (never the value) otherwise."
+    "The API key from the parameter or `env_var`, registered for redaction; else a `ConfigError` naming the variable."
     key = api_key or os.environ.get(env_var, "")
     if not key.strip():
         raise ConfigError(f"no API key for {provider}", hint=f"set the environment variable {env_var} or pass api_key=")
+    from aiwb.observability import register_secret
+    register_secret(key)  # redaction now removes it, full or masked, from every log, span, row and message
     return key
 
 # %% ../nbs/02c_llm.ipynb #23a4f1ea

@@ -13,15 +13,15 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from .core import Completion, migrate, transaction
 
 # %% auto #0
-__all__ = ['REDACTED', 'SPAN_NAMES', 'OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'redact', 'redact_obj', 'tracing_enabled', 'span',
-           'set_attributes', 'current_ids', 'DuckDBSpanExporter', 'enable_tracing', 'flush_tracing', 'disable_tracing',
-           'JsonFormatter', 'configure_logging', 'log_event', 'Metrics', 'Observer', 'instrument', 'waterfall',
-           'tracing_overhead']
+__all__ = ['REDACTED', 'SPAN_NAMES', 'OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'register_secret', 'redact', 'redact_obj',
+           'tracing_enabled', 'span', 'set_attributes', 'current_ids', 'DuckDBSpanExporter', 'enable_tracing',
+           'flush_tracing', 'disable_tracing', 'JsonFormatter', 'configure_logging', 'log_event', 'Metrics', 'Observer',
+           'instrument', 'waterfall', 'tracing_overhead']
 
 # %% ../nbs/07_observability.ipynb #467d3002
 REDACTED = "[REDACTED]"
@@ -34,15 +34,43 @@ _SECRET_PATTERNS = [
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"),
 ]
 _SECRET_ENV = re.compile(r".*(_API_KEY|_TOKEN|_SECRET|_PASSWORD|_ACCESS_KEY)$")
+# a masked key as providers echo it in error bodies: visible head, an ellipsis or a run of stars, visible tail
+_MASKED = re.compile(r"([A-Za-z0-9_\-]*)(?:…|\.{3}|\*{2,}|•{2,})([A-Za-z0-9_\-]*)")
+_KEY_HEAD = re.compile(r"(?i)(?:sk|pk|rk)[-_]")
+_REGISTERED: set[str] = set()
+_REGISTERED_MAX = 1000
+
+def register_secret(value: str | None) -> None:
+    "Remember `value` (8+ characters) as a secret: `redact` then removes it, and its masked forms, everywhere."
+    if value and len(value) >= 8 and len(_REGISTERED) < _REGISTERED_MAX:
+        _REGISTERED.add(value)
 
 def _env_secrets() -> list[str]:
-    return sorted((v for k, v in os.environ.items() if _SECRET_ENV.match(k.upper()) and len(v) >= 8), key=len, reverse=True)
+    return [v for k, v in os.environ.items() if _SECRET_ENV.match(k.upper()) and len(v) >= 8]
 
-def redact(text: Any) -> str:
-    "`text` with API keys, tokens and the values of secret environment variables replaced by [REDACTED]."
+def _known_secrets(extra: Iterable[str | None] = ()) -> list[str]:
+    "Every secret `redact` knows of, longest first: secret environment variables, registered keys and `extra`."
+    known = set(_env_secrets()) | _REGISTERED | {s for s in extra if s and len(s) >= 6}
+    return sorted(known, key=len, reverse=True)
+
+def _is_masked_secret(head: str, tail: str, known: list[str]) -> bool:
+    "True when `head…tail` is a masked key: key-shaped, or a prefix and/or suffix of a known secret."
+    if not head and not tail: return False
+    if _KEY_HEAD.match(head): return True
+    for s in known:
+        if len(head) >= 3 and s.startswith(head): return True
+        if len(tail) >= 4 and s.endswith(tail): return True
+    return False
+
+def redact(text: Any,
+           secrets: Iterable[str | None] = (),  # Further secrets to remove (6+ characters)
+          ) -> str:
+    "`text` without secrets: known keys (full or masked), key-shaped strings and tokens become [REDACTED]."
     s = str(text)
-    for v in _env_secrets():
+    known = _known_secrets(secrets)
+    for v in known:
         s = s.replace(v, REDACTED)
+    s = _MASKED.sub(lambda m: REDACTED if _is_masked_secret(m.group(1), m.group(2), known) else m.group(0), s)
     for rx in _SECRET_PATTERNS:
         s = rx.sub(lambda m: (m.group(1) if m.re.groups else "") + REDACTED, s)
     return s

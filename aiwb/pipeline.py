@@ -39,6 +39,12 @@ class RAGPipeline:
         self.con = con if con is not None else connect(config=self.config)
         self.provider = provider or get_provider(self.config.provider)
 
+    def settings(self) -> dict:
+        "What retrieval depends on besides the question (search mode, filters, top_k, score floor), as plain data."
+        from aiwb.retrieval import filter_spec
+        return {"mode": self.mode, "filters": None if self.filters is None else filter_spec(self.filters),
+                "top_k": self.config.top_k, "min_retrieval_score": self.config.min_retrieval_score}
+
     def retrieve(self, question: str) -> list:
         "Chunks for `question`: the top-k in `mode` that pass `filters` and clear `min_retrieval_score` (cosine)."
         floor = self.config.min_retrieval_score

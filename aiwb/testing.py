@@ -196,7 +196,11 @@ class _Handler(BaseHTTPRequestHandler):
         send_error = lambda status, msg, headers=None: (entry.__setitem__("status", status),
             self._send(status, json.dumps(_error_body(protocol, status, msg)).encode(), headers=headers))
         if key != owner.api_key or fault == "401":
-            return send_error(401, "invalid x-api-key" if protocol == "anthropic" else "Incorrect API key provided")
+            # echo the key masked, as real providers do: redaction downstream must catch it
+            stars = "…" if protocol == "anthropic" else "*" * max(3, len(key) - 12)
+            shown = f"{key[:8]}{stars}{key[-4:]}"
+            msg = f"invalid x-api-key {shown}" if protocol == "anthropic" else f"Incorrect API key provided: {shown}"
+            return send_error(401, msg)
         if fault == "429":
             return send_error(429, "rate limited: slow down", {"Retry-After": f"{owner.retry_after:g}"})
         if fault in ("500", "503", "529"):

@@ -7,6 +7,7 @@ Thresholds are chosen on train + dev only (the lowest threshold whose Wilson 95 
 train+dev reaches 0.99; `--no-margin` uses the point estimate on each split); the test split is only reported. Also runs bench/near_miss_pairs.tsv (pairs that must never hit).
 
     python bench/semantic_cache.py            # ~3 min on a laptop CPU (embeds ~10k sentences)
+    python bench/semantic_cache.py --vectors /tmp/stsb.npz   # keep the embeddings: a second run takes seconds
 """
 from __future__ import annotations
 
@@ -84,9 +85,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", type=float, default=0.99, help="precision the threshold must reach on train and dev")
     ap.add_argument("--no-margin", action="store_true", help="select on the point estimate instead of the Wilson lower bound")
+    ap.add_argument("--vectors", type=Path, default=None,
+                    help="an .npz file of sentence embeddings: read if it exists, written at the end (before/after runs)")
     args = ap.parse_args()
     t0 = time.time()
     vecs: dict = {}
+    if args.vectors and args.vectors.is_file():
+        with np.load(args.vectors, allow_pickle=False) as z:
+            vecs = dict(zip(z["sentences"].tolist(), z["vectors"]))
     data = {}
     for name in ("train", "dev", "test"):
         pairs = load_split(name)
@@ -129,6 +135,9 @@ def main():
               f" {int(((nm_cos >= t_ver) & nm_ok & m).sum()):>17}")
     leaks = [(r["cached"], r["query"], c) for r, c, ok in zip(nm, nm_cos, nm_ok) if c >= t_ver and ok]
     for a, b, c in leaks: print(f"  LEAK {c:.3f}: {a} | {b}")
+    if args.vectors:
+        names = sorted(vecs)
+        np.savez(args.vectors, sentences=np.array(names), vectors=np.stack([vecs[n] for n in names]))
     print(f"\n({time.time() - t0:.0f} s)")
 
 
