@@ -375,6 +375,8 @@ def connect(path: str | Path | None = None,  # Database file, ":memory:", or Non
     config = config or load_config()
     target = str(config.database if path is None else path)
     ext_dir = config.home / "duckdb_extensions"
+    if read_only and config.home.exists() and not config.home.is_dir():
+        ensure_dir(config.home)  # names the setting: AIWB_HOME is a file
     if read_only and target != ":memory:" and not Path(target).is_file():
         raise InputError(f"the store {target} does not exist yet", hint="run `aiwb ingest PATH` first (or `aiwb demo`)")
     if not read_only:
