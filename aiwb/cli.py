@@ -45,9 +45,12 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\
 def printable(text: str,  # Text that may come from a user, a file name or a document
               newlines: bool = False,  # Keep line breaks and tabs (answer text); else they are escaped too
              ) -> str:
-    "`text` with control characters and bidi overrides written as escapes (`\\n`, `\\x1b`): it cannot forge a line or restyle the terminal."
+    "`text` with control characters and bidi overrides as escapes (`\\n`, `\\x1b`): no forged lines, no terminal codes."
     keep = "\n\t" if newlines else ""
-    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+    def escape(m: re.Match) -> str:
+        return m.group() if m.group() in keep else m.group().encode("unicode_escape").decode("ascii")
+    return _CONTROL.sub(escape, str(text))
 
 def _print_error(message: str, hint: str = "") -> None:
     "Print `error: MESSAGE` and `  hint: HINT` to stderr, each on one line whatever the text holds."
@@ -122,7 +125,7 @@ _INDEXED_MODES = ("bm25", "hybrid", "hnsw")  # search still builds these modes' 
 _MODE_EXTENSIONS = {"bm25": ("fts",), "hybrid": ("fts",), "hnsw": ("vss",)}  # what reading in each mode needs
 
 def _open_store(config, mode: str = "vector"):
-    "The store for reading in `mode`: read-only, with only the DuckDB extension that mode reads (LOAD vss costs ~0.1 s)."
+    "The store for reading in `mode`: read-only, with only the DuckDB extension that mode reads (LOAD costs ~0.1 s)."
     from aiwb.core import connect
     if mode in _INDEXED_MODES:
         return connect(config=config)
@@ -290,8 +293,10 @@ def _show_completion(c, as_json: bool, indent: int | None = 2) -> None:
     out.print(_lit(c.text, newlines=True))
     for s in c.sources:
         out.print(f"  [dim]source:[/dim] {_esc(s.doc_id)} (chunk {_esc(s.chunk_id)}, score {s.score:.3f})")
-    out.print(f"  [dim]{_esc(c.provider)}/{_esc(c.model)}, {c.latency_ms:.0f} ms, {c.usage.input_tokens}+{c.usage.output_tokens} tokens, "
-              f"cost {'unknown' if c.cost_usd is None else f'${c.cost_usd:.4f}'}{', abstained' if c.abstained else ''}[/dim]")
+    cost = "unknown" if c.cost_usd is None else f"${c.cost_usd:.4f}"
+    abstained = ", abstained" if c.abstained else ""
+    out.print(f"  [dim]{_esc(c.provider)}/{_esc(c.model)}, {c.latency_ms:.0f} ms, "
+              f"{c.usage.input_tokens}+{c.usage.output_tokens} tokens, cost {cost}{abstained}[/dim]")
 
 def cmd_ask(args: argparse.Namespace) -> int:
     "Answer a question from the store with the configured provider (or `--provider`/`--model`)."
@@ -371,8 +376,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     def show(obj) -> None:
         if isinstance(obj, str) and obj.startswith("error: "):
-            message, _, hint = obj[len("error: "):].rpartition("\n  hint: ") if "\n  hint: " in obj else (obj[7:], "", "")
-            _print_error(message, hint)
+            message, sep, hint = obj[len("error: "):].rpartition("\n  hint: ")  # the last one: a message may hold one
+            _print_error(message if sep else hint, hint if sep else "")
         elif isinstance(obj, str):
             print(printable(obj))
         else:
@@ -414,7 +419,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_OK
     from rich.table import Table
     out = _console()
-    out.print(f"[bold]aiwb demo[/bold]: offline RAG over {_esc(corpus)} with all-MiniLM-L6-v2 + DuckDB + the extractive baseline")
+    out.print(f"[bold]aiwb demo[/bold]: offline RAG over {_esc(corpus)} "
+              "with all-MiniLM-L6-v2 + DuckDB + the extractive baseline")
     out.print(f"ingest: {len(report.added)} added, {len(report.unchanged)} unchanged, {report.chunks_written} chunks embedded "
               f"→ {_esc(config.database)}\n")
     for r in results:
@@ -466,8 +472,10 @@ def _add_retrieval_args(sp: argparse.ArgumentParser, default_mode: str = "vector
     sp.add_argument("--filter-json", metavar="JSON", default=None, help="a filter as JSON, for OR and NOT (see below)")
 
 def _add_model_args(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--provider", default=None, help="model provider: local (offline), anthropic or openai (default: config provider)")
-    sp.add_argument("--model", default=None, help="model name sent to the provider (default: config model, else the provider's default)")
+    sp.add_argument("--provider", default=None,
+                    help="model provider: local (offline), anthropic or openai (default: the config's provider)")
+    sp.add_argument("--model", default=None,
+                    help="model name sent to the provider (default: the config's model, else the provider's default)")
 
 def build_parser() -> argparse.ArgumentParser:
     "The `aiwb` argument parser with its sub-commands."
@@ -528,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(a)
     a.set_defaults(func=cmd_ask)
 
-    ch = sub.add_parser("chat", help="answer many questions in one warm session (a prompt, or questions piped on stdin)",
+    ch = sub.add_parser("chat", help="answer many questions in one warm session (a prompt, or questions on stdin)",
                         epilog=_FILTER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ch.add_argument("--top-k", type=_positive_int, default=None, help="chunks to retrieve (default: config top_k)")
     _add_retrieval_args(ch)
@@ -555,6 +563,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as e:  # a bug: one line, the traceback only on request
         if os.environ.get("AIWB_DEBUG") == "1": traceback.print_exc()
-        _print_error(f"internal: {type(e).__name__}: {e}",
-                     "this is a bug in aiwb: please report it with the command you ran (AIWB_DEBUG=1 shows the traceback)")
+        _print_error(f"internal: {type(e).__name__}: {e}", "this is a bug in aiwb: please report it with the command "
+                                                           "you ran (AIWB_DEBUG=1 shows the traceback)")
         return EXIT_INTERNAL

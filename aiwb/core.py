@@ -123,8 +123,8 @@ def _check(key: str, value: Any, origin: str) -> Any:
     if key in CONFIG_BOUNDS:
         low, high, why = CONFIG_BOUNDS[key]
         if not low <= value <= high:
-            raise ConfigError(f"config key '{key}' must be between {low} and {high} ({why}), got {value!r} (from {origin})",
-                              hint=f"e.g. {key} = {Config.__dataclass_fields__[key].default!r}")
+            raise ConfigError(f"config key '{key}' must be between {low} and {high} ({why}), got {value!r} "
+                              f"(from {origin})", hint=f"e.g. {key} = {Config.__dataclass_fields__[key].default!r}")
     return value
 
 # %% ../nbs/00_core.ipynb #286ab9a3
@@ -179,8 +179,8 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
     config = Config(**values)
     if config.chunk_overlap >= config.chunk_tokens:
         where = origins.get("chunk_overlap") or origins.get("chunk_tokens", "defaults")
-        raise ConfigError(f"chunk_overlap ({config.chunk_overlap}) must be smaller than chunk_tokens ({config.chunk_tokens}) "
-                          f"(from {where})", hint="e.g. chunk_tokens = 160, chunk_overlap = 32")
+        raise ConfigError(f"chunk_overlap ({config.chunk_overlap}) must be smaller than chunk_tokens "
+                          f"({config.chunk_tokens}) (from {where})", hint="e.g. chunk_tokens = 160, chunk_overlap = 32")
     return config
 
 # %% ../nbs/00_core.ipynb #8a73e81c
@@ -325,7 +325,7 @@ def migrate(con,  # An open DuckDB connection
 def ensure_dir(path: Path,  # Folder to create if it is missing
                setting: str = "AIWB_HOME",  # What chose the folder, for the message
               ) -> Path:
-    "Create `path` if missing and check it is a folder this process can write; a `ConfigError` naming `setting` otherwise."
+    "Create `path` if missing and check this process can write it; a `ConfigError` naming `setting` otherwise."
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -358,11 +358,13 @@ def _open_error(target: str, e: Exception, read_only: bool) -> StoreError:
 
 def _check_schema(con, target: str) -> None:
     "A `StoreError` when a store opened read-only lacks some of the core migrations (read-only cannot apply them)."
-    has_table = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = '_aiwb_migrations'").fetchone()[0]
-    done = {r[0] for r in con.execute("SELECT name FROM _aiwb_migrations").fetchall()} if has_table else set()
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    done = set()
+    if "_aiwb_migrations" in tables:
+        done = {r[0] for r in con.execute("SELECT name FROM _aiwb_migrations").fetchall()}
     missing = [name for name, _ in MIGRATIONS if name not in done]
     if missing:
-        raise StoreError(f"the store {target} predates this aiwb version (schema migrations {', '.join(missing)} are missing)",
+        raise StoreError(f"the store {target} predates this aiwb (it lacks the migrations {', '.join(missing)})",
                          hint="run a writing command once to upgrade it, e.g. `aiwb ingest PATH`")
 
 def connect(path: str | Path | None = None,  # Database file, ":memory:", or None for the configured one
@@ -383,7 +385,8 @@ def connect(path: str | Path | None = None,  # Database file, ":memory:", or Non
         ensure_dir(ext_dir.parent)
         ensure_dir(ext_dir, "the extension folder")
         if target != ":memory:":
-            ensure_dir(Path(target).parent, "the folder of db_path" if config.db_path and path is None else "the store's folder")
+            where = "the folder of db_path" if config.db_path and path is None else "the store's folder"
+            ensure_dir(Path(target).parent, where)
     settings = {"extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False}
     try:
