@@ -1,6 +1,8 @@
 """Issue 9 items 12, 14 and 16, `aiwb chat` and a CLI that imports only what a command needs, through the installed
 console script on one small store."""
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -8,7 +10,7 @@ import textwrap
 
 import pytest
 
-from conftest import DATA, KEY, run_cli
+from conftest import AIWB, DATA, KEY, run_cli
 
 WIDE = {"COLUMNS": "400"}  # rich wraps tables to the terminal width: keep every cell on one line
 MARKUP = ("The retry budget is explained on [the wiki page](https://example.org/wiki/budget) and it caps "
@@ -18,7 +20,6 @@ MARKUP = ("The retry budget is explained on [the wiki page](https://example.org/
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     "A store with one note of the bundled corpus and one note whose text looks like rich markup."
-    import shutil
     root = tmp_path_factory.mktemp("ux")
     docs = root / "docs"
     docs.mkdir()
@@ -65,7 +66,7 @@ def holder(store):
 
     def start(how: str) -> int:
         p = subprocess.Popen([sys.executable, "-c", HOLD, how], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             env={**__import__("os").environ, "AIWB_HOME": str(store)})
+                             env={**os.environ, "AIWB_HOME": str(store)})
         procs.append(p)
         assert p.stdout.readline().strip() == "holding"
         return p.pid
@@ -81,8 +82,8 @@ def test_read_commands_run_while_another_process_reads(store, holder):
     assert r.returncode == 0 and json.loads(r.stdout)["results"], r.stderr
     r = run_cli("ask", "What happens when the breaker is half-open?", "--json", home=store)
     assert r.returncode == 0 and json.loads(r.stdout)["sources"], r.stderr
-    r = subprocess.run([str(run_cli.__globals__["AIWB"]), "chat", "--json"], input="What is half-open?\n",
-                       capture_output=True, text=True, env={**__import__("os").environ, "AIWB_HOME": str(store)}, timeout=300)
+    r = subprocess.run([str(AIWB), "chat", "--json"], input="What is half-open?\n",
+                       capture_output=True, text=True, env={**os.environ, "AIWB_HOME": str(store)}, timeout=300)
     assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["sources"], r.stderr
 
 
@@ -174,8 +175,7 @@ def test_an_unknown_provider_lists_the_known_ones(store):
 # --- aiwb chat ---------------------------------------------------------------------------------------------------
 
 def chat(store, text: str, *args, env=None):
-    import os
-    return subprocess.run([str(run_cli.__globals__["AIWB"]), "chat", *args], input=text, capture_output=True, text=True,
+    return subprocess.run([str(AIWB), "chat", *args], input=text, capture_output=True, text=True,
                           env={**os.environ, "AIWB_HOME": str(store), **WIDE, **(env or {})}, timeout=300)
 
 
@@ -238,7 +238,6 @@ PROBE = textwrap.dedent("""
 @pytest.mark.parametrize("args", [["--help"], ["search", "--help"], ["search", "half-open", "--mode", "bm25"],
                                   ["search", "half-open", "--mode", "bm25", "--json"], ["choose", "--realtime"]])
 def test_these_commands_load_no_model(store, args):
-    import os
     r = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "AIWB_HOME": str(store)})
     report = json.loads(r.stderr.strip().splitlines()[-1])
