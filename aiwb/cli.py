@@ -9,7 +9,9 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
+import traceback
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -18,8 +20,9 @@ from typing import Sequence
 from .core import AiwbError, InputError, load_config
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'cmd_choose', 'cmd_ingest', 'parse_filter',
-           'filters_from_args', 'cmd_search', 'cmd_index', 'cmd_ask', 'cmd_eval', 'cmd_demo', 'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'printable', 'cmd_choose', 'cmd_ingest', 'parse_filter',
+           'filters_from_args', 'cmd_search', 'cmd_index', 'cmd_ask', 'cmd_chat', 'cmd_eval', 'cmd_demo',
+           'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #12b53fa2
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -38,6 +41,32 @@ def _console(stderr: bool = False):
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2, default=str))
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+def printable(text: str,  # Text that may come from a user, a file name or a document
+              newlines: bool = False,  # Keep line breaks and tabs (answer text); else they are escaped too
+             ) -> str:
+    "`text` with control characters and bidi overrides as escapes (`\\n`, `\\x1b`): no forged lines, no terminal codes."
+    keep = "\n\t" if newlines else ""
+
+    def escape(m: re.Match) -> str:
+        return m.group() if m.group() in keep else m.group().encode("unicode_escape").decode("ascii")
+    return _CONTROL.sub(escape, str(text))
+
+def _print_error(message: str, hint: str = "") -> None:
+    "Print `error: MESSAGE` and `  hint: HINT` to stderr, each on one line whatever the text holds."
+    print(f"error: {printable(message)}" + (f"\n  hint: {printable(hint)}" if hint else ""), file=sys.stderr)
+
+def _lit(text: str, newlines: bool = False):
+    "User content as a rich `Text`: printed literally, never read as markup (`[/b]`, `[link](...)` stay as written)."
+    from rich.text import Text
+    return Text(printable(text, newlines))
+
+def _esc(text: str) -> str:
+    "User content to embed in a rich markup string: control characters escaped, `[` escaped."
+    from rich.markup import escape
+    return escape(printable(text))
 
 # %% ../nbs/09_cli.ipynb #08475112
 _CHOOSE_FLAGS = {  # CLI flag → Requirements field
@@ -89,10 +118,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                   f"duplicates {len(report.duplicates)}, errors {len(report.errors)}; "
                   f"{report.chunks_written} chunks written; store holds {total[1]} documents / {total[0]} chunks; "
                   f"corpus version {report.corpus_version}")
-        for d in report.duplicates: out.print(f"  duplicate skipped: {d}")
+        for d in report.duplicates: out.print(_lit(f"  duplicate skipped: {d}"))
     for path, message in report.errors:
-        print(f"error: {message}", file=sys.stderr)
+        _print_error(message)
     return EXIT_OK if report.ok else InputError.exit_code
+
+_MODE_EXTENSIONS = {"bm25": ("fts",), "hybrid": ("fts",), "hnsw": ("vss",)}  # what reading in each mode needs
+
+def _open_store(config, mode: str = "vector"):
+    "The store for reading in `mode`: read-only, with only the DuckDB extension that mode reads (LOAD costs ~0.1 s)."
+    from aiwb.core import connect
+    return connect(config=config, read_only=True, extensions=_MODE_EXTENSIONS.get(mode, ()))
 
 def _require_chunks(con, config) -> None:
     "An `InputError` saying to ingest first when the store holds no chunks."
@@ -215,13 +251,12 @@ def _snippet(text: str, width: int = 160) -> str:
 
 def cmd_search(args: argparse.Namespace) -> int:
     "Print the ranked chunks for a query: score, document, title or source, and a snippet."
-    from aiwb.core import connect
     from aiwb.retrieval import filter_spec, search
     flt = filters_from_args(args.filter, args.filter_json)  # a bad filter fails before any model or store is opened
     if not args.query.strip():
         raise InputError("the query is empty", hint='aiwb search "circuit breaker"')
     config = load_config(args.config)
-    con = connect(config=config)
+    con = _open_store(config, args.mode)
     try:
         _require_chunks(con, config)
         hits = search(con, args.query, k=args.k, mode=args.mode, filters=flt)
@@ -235,15 +270,16 @@ def cmd_search(args: argparse.Namespace) -> int:
                      "filter": None if flt is None else filter_spec(flt), "results": rows})
         return EXIT_OK
     from rich.table import Table
-    table = Table(title=f"{len(rows)} result{'s' * (len(rows) != 1)} for {args.query!r} ({args.mode}"
-                        f"{', filtered' if flt is not None else ''})", title_justify="left")
+    table = Table(title=_lit(f"{len(rows)} result{'s' * (len(rows) != 1)} for {args.query!r} ({args.mode}"
+                             f"{', filtered' if flt is not None else ''})"), title_justify="left")
     table.add_column("#", justify="right"); table.add_column("score", justify="right"); table.add_column("doc")
     table.add_column("title / source"); table.add_column("text", ratio=1)
     for r in rows:
-        table.add_row(str(r["rank"]), f"{r['score']:.4f}", r["doc_id"], r["title"] or r["source"], _snippet(r["text"]))
+        table.add_row(str(r["rank"]), f"{r['score']:.4f}", _lit(r["doc_id"]), _lit(r["title"] or r["source"]),
+                      _lit(_snippet(r["text"])))
     out = _console()
-    out.print(table if rows else f"no chunk matches {args.query!r} in mode {args.mode}"
-                                 f"{' with these filters' if flt is not None else ''}")
+    out.print(table if rows else _lit(f"no chunk matches {args.query!r} in mode {args.mode}"
+                                      f"{' with these filters' if flt is not None else ''}"))
     return EXIT_OK
 
 # %% ../nbs/09_cli.ipynb #c1f0a101
@@ -273,37 +309,97 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 # %% ../nbs/09_cli.ipynb #92742fff
+def _model_overrides(args: argparse.Namespace) -> dict:
+    "Config overrides from `--provider`/`--model`/`--top-k`: `--provider` alone means that provider's default model."
+    out = {"top_k": args.top_k} if getattr(args, "top_k", None) else {}
+    if args.provider: out.update(provider=args.provider, model=args.model or "")
+    elif args.model: out["model"] = args.model
+    return out
+
+def _show_completion(c, as_json: bool, indent: int | None = 2) -> None:
+    "Print a completion: JSON, or the answer, its sources and a dim line of model, latency, tokens and cost."
+    if as_json:
+        print(json.dumps(c.to_dict(), indent=indent, default=str))
+        return
+    out = _console()
+    out.print(_lit(c.text, newlines=True))
+    for s in c.sources:
+        out.print(f"  [dim]source:[/dim] {_esc(s.doc_id)} (chunk {_esc(s.chunk_id)}, score {s.score:.3f})")
+    cost = "unknown" if c.cost_usd is None else f"${c.cost_usd:.4f}"
+    abstained = ", abstained" if c.abstained else ""
+    out.print(f"  [dim]{_esc(c.provider)}/{_esc(c.model)}, {c.latency_ms:.0f} ms, "
+              f"{c.usage.input_tokens}+{c.usage.output_tokens} tokens, cost {cost}{abstained}[/dim]")
+
 def cmd_ask(args: argparse.Namespace) -> int:
-    "Answer a question from the store with the configured provider."
+    "Answer a question from the store with the configured provider (or `--provider`/`--model`)."
     from aiwb.pipeline import RAGPipeline
-    overrides = {"top_k": args.top_k} if args.top_k else {}
-    config = load_config(args.config, **overrides)
+    config = load_config(args.config, **_model_overrides(args))
     if not args.question.strip():
         raise InputError("the question is empty", hint='aiwb ask "What does the circuit breaker do?"')
     flt = filters_from_args(args.filter, args.filter_json)
-    rag = RAGPipeline(config=config, mode=args.mode, filters=flt)
+    con = _open_store(config, args.mode)
     try:
-        _require_chunks(rag.con, config)
-        c = rag.ask(args.question)
+        _require_chunks(con, config)
+        c = RAGPipeline(con, config, mode=args.mode, filters=flt).ask(args.question)
     finally:
-        rag.con.close()
-    if args.json:
-        _print_json(c.to_dict())
-    else:
-        out = _console()
-        out.print(c.text)
-        for s in c.sources:
-            out.print(f"  [dim]source:[/dim] {s.doc_id} (chunk {s.chunk_id}, score {s.score:.3f})")
-        out.print(f"  [dim]{c.provider}/{c.model}, {c.latency_ms:.0f} ms, {c.usage.input_tokens}+{c.usage.output_tokens} tokens, "
-                  f"cost ${c.cost_usd:.4f}{', abstained' if c.abstained else ''}[/dim]")
+        con.close()
+    _show_completion(c, args.json)
     return EXIT_OK
+
+# %% ../nbs/09_cli.ipynb #c9c0b004
+_CHAT_HELP = "type a question and press Enter; /quit, /exit or Ctrl-D leaves; Ctrl-C drops the question being answered"
+
+def _chat_lines(tty: bool):
+    "The lines typed at an `aiwb> ` prompt on a terminal, or read from stdin otherwise; ends at EOF."
+    while True:
+        try:
+            line = input("aiwb> ") if tty else sys.stdin.readline()
+        except EOFError:
+            return
+        if not tty and not line: return
+        yield line.strip()
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    "Answer questions one per line with the store, the embedding model and the provider kept warm."
+    from aiwb.pipeline import RAGPipeline
+    config = load_config(args.config, **_model_overrides(args))
+    flt = filters_from_args(args.filter, args.filter_json)
+    tty = sys.stdin.isatty()
+    if tty:
+        import readline  # line editing and history for input()
+    con = _open_store(config, args.mode)
+    first_error = EXIT_OK
+    try:
+        _require_chunks(con, config)
+        rag = RAGPipeline(con, config, mode=args.mode, filters=flt)
+        if tty: print(f"aiwb chat over {config.database}: {_CHAT_HELP}", file=sys.stderr)
+        for question in _chat_lines(tty):
+            if not question: continue
+            if question in ("/quit", "/exit"): break
+            if question == "/help":
+                print(_CHAT_HELP, file=sys.stderr); continue
+            if not tty and not args.json: _console().print(_lit(f"> {question}"))
+            try:
+                _show_completion(rag.ask(question), args.json, indent=None)
+            except KeyboardInterrupt:
+                print("interrupted: that question was dropped; ask another or /quit", file=sys.stderr)
+            except AiwbError as e:
+                _print_error(e.message, e.hint)
+                first_error = first_error or e.exit_code
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # at the prompt: leave
+        print(file=sys.stderr)
+        return 130
+    finally:
+        con.close()
+    return first_error
 
 # %% ../nbs/09_cli.ipynb #5c62b9cf
 def cmd_eval(args: argparse.Namespace) -> int:
     "Evaluate a golden set against the store, optionally gated."
     from aiwb.core import connect
     from aiwb.eval import run_eval_cli
-    config = load_config(args.config)
+    config = load_config(args.config, **_model_overrides(args))
     con = connect(config=config)
     try:
         _require_chunks(con, config)
@@ -311,8 +407,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         con.close()
 
     def show(obj) -> None:
-        if isinstance(obj, str):
-            print(obj, file=sys.stderr if obj.startswith("error:") else sys.stdout)
+        if isinstance(obj, str) and obj.startswith("error: "):
+            message, sep, hint = obj[len("error: "):].rpartition("\n  hint: ")  # the last one: a message may hold one
+            _print_error(message if sep else hint, hint if sep else "")
+        elif isinstance(obj, str):
+            print(printable(obj))
         else:
             _console().print(obj)
 
@@ -353,19 +452,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_OK
     from rich.table import Table
     out = _console()
-    out.print(f"[bold]aiwb demo[/bold]: offline RAG over {corpus} with all-MiniLM-L6-v2 + DuckDB + the extractive baseline")
+    out.print(f"[bold]aiwb demo[/bold]: offline RAG over {_esc(corpus)} "
+              "with all-MiniLM-L6-v2 + DuckDB + the extractive baseline")
     out.print(f"ingest: {len(report.added)} added, {len(report.unchanged)} unchanged, {report.chunks_written} chunks embedded "
-              f"→ {config.database}\n")
+              f"→ {_esc(config.database)}\n")
     for r in results:
         mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
-        out.print(f"{mark} [bold]{r.case.id}[/bold] {r.case.input}")
-        out.print(f"     → {r.completion.text}")
+        out.print(f"{mark} [bold]{_esc(r.case.id)}[/bold] {_esc(r.case.input)}")
+        out.print("     → ", _lit(r.completion.text, newlines=True), sep="")
         srcs = ", ".join(f"{s.doc_id} ({s.score:.2f})" for s in r.completion.sources) or "none"
-        out.print(f"     [dim]sources: {srcs}{'; missing: ' + ', '.join(r.missing) if r.missing and not r.passed else ''}[/dim]")
+        missing = "; missing: " + ", ".join(r.missing) if r.missing and not r.passed else ""
+        out.print(f"     [dim]sources: {_esc(srcs + missing)}[/dim]")
     table = Table(title="summary")
     table.add_column("metric"); table.add_column("value", justify="right")
     for k, v in summary.items():
-        table.add_row(k.replace("_", " "), f"{v:.4f}" if isinstance(v, float) and k == "cost_usd" else str(v))
+        table.add_row(k.replace("_", " "), _lit(f"{v:.4f}" if isinstance(v, float) and k == "cost_usd" else str(v)))
     out.print(); out.print(table)
     out.print("[dim]The extractive baseline answers with one verbatim sentence; a real model (set a provider key) writes fuller answers.[/dim]")
     return EXIT_OK
@@ -406,6 +507,12 @@ def _add_retrieval_args(sp: argparse.ArgumentParser, default_mode: str = "vector
     sp.add_argument("--mode", choices=MODES, default=default_mode, help=f"search mode (default: {default_mode})")
     sp.add_argument("--filter", action="append", metavar="EXPR", help="metadata filter, e.g. 'year>=2020' (repeat to AND; see below)")
     sp.add_argument("--filter-json", metavar="JSON", default=None, help="a filter as JSON, for OR and NOT (see below)")
+
+def _add_model_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--provider", default=None,
+                    help="model provider: local (offline), anthropic or openai (default: the config's provider)")
+    sp.add_argument("--model", default=None,
+                    help="model name sent to the provider (default: the config's model, else the provider's default)")
 
 def build_parser() -> argparse.ArgumentParser:
     "The `aiwb` argument parser with its sub-commands."
@@ -448,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--skip-bad", action="store_true", help="skip malformed golden lines instead of stopping")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--json", action="store_true", help="print one JSON report (run id, metrics, failed cases, gate)")
+    _add_model_args(e)
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("search", help="ranked chunks for a query in any search mode, with metadata filters (no generation)",
@@ -470,7 +578,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--top-k", type=_positive_int, default=None, help="chunks to retrieve (default: config top_k)")
     _add_retrieval_args(a)
     a.add_argument("--json", action="store_true", help="print the completion as JSON")
+    _add_model_args(a)
     a.set_defaults(func=cmd_ask)
+
+    ch = sub.add_parser("chat", help="answer many questions in one warm session (a prompt, or questions on stdin)",
+                        epilog=_FILTER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ch.add_argument("--top-k", type=_positive_int, default=None, help="chunks to retrieve (default: config top_k)")
+    _add_retrieval_args(ch)
+    ch.add_argument("--json", action="store_true", help="print one JSON completion per line")
+    _add_model_args(ch)
+    ch.set_defaults(func=cmd_chat)
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -482,8 +599,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning  # a warning is one `warning: ...` line, like an error
         return args.func(args)
     except AiwbError as e:
-        print(f"error: {e}", file=sys.stderr)  # plain text: never wrapped, easy to grep
+        _print_error(e.message, e.hint)  # plain text: never wrapped, easy to grep
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted: work committed so far is kept; re-run to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`aiwb search ... | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as e:  # a bug: one line, the traceback only on request
+        if os.environ.get("AIWB_DEBUG") == "1": traceback.print_exc()
+        _print_error(f"internal: {type(e).__name__}: {e}", "this is a bug in aiwb: please report it with the command "
+                                                           "you ran (AIWB_DEBUG=1 shows the traceback)")
+        return EXIT_INTERNAL

@@ -10,16 +10,18 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 # %% auto #0
-__all__ = ['Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError', 'aiwb_home', 'Config',
-           'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion', 'stable_hash', 'interactive',
-           'extension_file', 'transaction', 'migrate', 'connect']
+__all__ = ['CONFIG_BOUNDS', 'Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError',
+           'aiwb_home', 'Config', 'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion',
+           'stable_hash', 'interactive', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
 class AiwbError(Exception):
@@ -65,7 +67,7 @@ class Config:
     home: Path = field(default_factory=aiwb_home)  # Directory for the database, extensions and config
     db_path: str = ""  # DuckDB file; empty means `<home>/aiwb.duckdb`
     provider: str = "local"  # Default LLM provider: the offline extractive baseline
-    model: str = "extractive-baseline"  # Default model name for the provider
+    model: str = ""  # Model name sent to the provider; empty means the provider's own default
     chunk_tokens: int = 160  # Target chunk size, in embedding-model tokens
     chunk_overlap: int = 32  # Overlap between consecutive chunks, in tokens
     top_k: int = 4  # Chunks retrieved per question
@@ -103,10 +105,40 @@ def _coerce(key: str, value: Any, typ: Any, origin: str) -> Any:
     raise ConfigError(f"config key '{key}' must be {typ.__name__}, got {type(value).__name__} {value!r} (from {origin})",
                       hint=f"set {key} to a {typ.__name__} value, e.g. {key} = {Config.__dataclass_fields__[key].default!r}")
 
+# %% ../nbs/00_core.ipynb #a1c0b002
+CONFIG_BOUNDS: dict[str, tuple[float, float, str]] = {  # key → (lowest, highest, why), both inclusive
+    "chunk_tokens": (8, 256, "all-MiniLM-L6-v2 reads at most 256 tokens of a chunk"),
+    "chunk_overlap": (0, 255, "tokens repeated from the previous chunk, fewer than chunk_tokens"),
+    "top_k": (1, 1000, "chunks retrieved per question"),
+    "min_retrieval_score": (-1.0, 1.0, "it is a cosine similarity"),
+    "batch_size": (1, 4096, "texts per embedding batch and per ingest transaction"),
+}
+
+# %% ../nbs/00_core.ipynb #a1c0b003
+def _check(key: str, value: Any, origin: str) -> Any:
+    "`value` if it is finite and inside `CONFIG_BOUNDS[key]`; a `ConfigError` naming the range otherwise."
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{key}' must be a finite number, got {value!r} (from {origin})",
+                          hint=f"set {key} to a number, e.g. {key} = {Config.__dataclass_fields__[key].default!r}")
+    if key in CONFIG_BOUNDS:
+        low, high, why = CONFIG_BOUNDS[key]
+        if not low <= value <= high:
+            raise ConfigError(f"config key '{key}' must be between {low} and {high} ({why}), got {value!r} "
+                              f"(from {origin})", hint=f"e.g. {key} = {Config.__dataclass_fields__[key].default!r}")
+    return value
+
 # %% ../nbs/00_core.ipynb #286ab9a3
 def config_keys() -> list[str]:
     "Names of all settings `Config` accepts."
     return [f.name for f in dataclasses.fields(Config)]
+
+def _file_items(data: dict, file: Path) -> list[tuple[str, Any]]:
+    "The settings of a parsed config file: top-level keys, then those of its `[aiwb]` table."
+    table = data.get("aiwb", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {file}: 'aiwb' must be a table, got {type(table).__name__} {table!r}",
+                          hint="write the settings under an [aiwb] header, or at the top level without one")
+    return [(k, v) for k, v in data.items() if k != "aiwb"] + list(table.items())
 
 def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/config.toml` if it exists
                 env: dict[str, str] | None = None,  # Environment to read `AIWB_*` overrides from (default `os.environ`)
@@ -116,13 +148,15 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
     env = dict(os.environ if env is None else env)
     fields = {f.name: f for f in dataclasses.fields(Config)}
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
 
     def put(key: str, value: Any, origin: str) -> None:
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(fields)}"
             raise ConfigError(f"unknown config key '{key}' (from {origin})", hint=hint)
-        values[key] = _coerce(key, value, fields[key].type, origin)
+        values[key] = _check(key, _coerce(key, value, fields[key].type, origin), origin)
+        origins[key] = origin
 
     home = Path(env["AIWB_HOME"]).expanduser() if env.get("AIWB_HOME", "").strip() else Path.home() / ".aiwb"
     file = Path(path).expanduser() if path is not None else home / "config.toml"
@@ -133,7 +167,7 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"config file {file} is not valid TOML: {e}", hint="fix the syntax; see https://toml.io") from None
-        for key, value in data.get("aiwb", data).items():
+        for key, value in _file_items(data, file):
             put(key, value, f"config file {file}")
     for name, value in env.items():
         if name.startswith("AIWB_") and name != "AIWB_HOME":
@@ -142,7 +176,12 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
     for key, value in overrides.items():
         put(key, value, "arguments")
     values.setdefault("home", home)
-    return Config(**values)
+    config = Config(**values)
+    if config.chunk_overlap >= config.chunk_tokens:
+        where = origins.get("chunk_overlap") or origins.get("chunk_tokens", "defaults")
+        raise ConfigError(f"chunk_overlap ({config.chunk_overlap}) must be smaller than chunk_tokens "
+                          f"({config.chunk_tokens}) (from {where})", hint="e.g. chunk_tokens = 160, chunk_overlap = 32")
+    return config
 
 # %% ../nbs/00_core.ipynb #8a73e81c
 Role = Literal["system", "user", "assistant", "tool"]
@@ -282,35 +321,91 @@ def migrate(con,  # An open DuckDB connection
         applied.append(name)
     return applied
 
+# %% ../nbs/00_core.ipynb #a1c0b006
+def ensure_dir(path: Path,  # Folder to create if it is missing
+               setting: str = "AIWB_HOME",  # What chose the folder, for the message
+              ) -> Path:
+    "Create `path` if missing and check this process can write it; a `ConfigError` naming `setting` otherwise."
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{setting} {path} is a file, not a folder",
+                          hint=f"point {setting} at a folder (it is created if missing)") from None
+    except NotADirectoryError:
+        raise ConfigError(f"{setting} {path} cannot be created: part of that path is a file",
+                          hint=f"point {setting} at a folder (it is created if missing)") from None
+    except OSError as e:
+        raise ConfigError(f"{setting} {path} cannot be created: {e.strerror}",
+                          hint=f"point {setting} at a folder you can write") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{setting} {path} is not writable", hint=f"point {setting} at a folder you can write")
+    return path
+
 # %% ../nbs/00_core.ipynb #00e29eb2
+def _open_error(target: str, e: Exception, read_only: bool) -> StoreError:
+    "A `StoreError` for a failed `duckdb.connect`: who holds the lock and what to do, or a damaged file."
+    text = str(e)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        m = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+        who = f"process {m.group(2)} ({m.group(1)})" if m else "another process"
+        if read_only or "read-only mode" not in text:  # the holder writes: nothing else may open the file
+            return StoreError(f"the store {target} is being written by {who}",
+                              hint="wait until it finishes (aiwb ingest, eval and demo write) or stop it, then re-run")
+        return StoreError(f"the store {target} is open for reading in {who}; writing needs it to itself",
+                          hint="read commands (search, ask, chat) can run side by side; close that one, then re-run")
+    return StoreError(f"cannot open the DuckDB database {target}: {e}",
+                      hint="if the file is damaged, move it aside (it is left untouched) and re-run `aiwb ingest`")
+
+def _check_schema(con, target: str) -> None:
+    "A `StoreError` when a store opened read-only lacks some of the core migrations (read-only cannot apply them)."
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    done = set()
+    if "_aiwb_migrations" in tables:
+        done = {r[0] for r in con.execute("SELECT name FROM _aiwb_migrations").fetchall()}
+    missing = [name for name, _ in MIGRATIONS if name not in done]
+    if missing:
+        raise StoreError(f"the store {target} predates this aiwb (it lacks the migrations {', '.join(missing)})",
+                         hint="run a writing command once to upgrade it, e.g. `aiwb ingest PATH`")
+
 def connect(path: str | Path | None = None,  # Database file, ":memory:", or None for the configured one
             config: Config | None = None,  # Settings; default `load_config()`
             extensions: tuple[str, ...] = ("vss", "fts"),  # Extensions to load from their pip packages
-            read_only: bool = False,
+            read_only: bool = False,  # Open for reading only: several processes may read at once; nothing is created
            ):
     "Open the aiwb DuckDB database with `vss`/`fts` loaded offline and the schema migrated."
     import duckdb
     config = config or load_config()
     target = str(config.database if path is None else path)
     ext_dir = config.home / "duckdb_extensions"
-    ext_dir.mkdir(parents=True, exist_ok=True)
-    if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    if read_only and config.home.exists() and not config.home.is_dir():
+        ensure_dir(config.home)  # names the setting: AIWB_HOME is a file
+    if read_only and target != ":memory:" and not Path(target).is_file():
+        raise InputError(f"the store {target} does not exist yet", hint="run `aiwb ingest PATH` first (or `aiwb demo`)")
+    if not read_only:
+        ensure_dir(ext_dir.parent)
+        ensure_dir(ext_dir, "the extension folder")
+        if target != ":memory:":
+            where = "the folder of db_path" if config.db_path and path is None else "the store's folder"
+            ensure_dir(Path(target).parent, where)
     settings = {"extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False}
     try:
         con = duckdb.connect(target, read_only=read_only, config=settings)
     except duckdb.Error as e:
-        raise StoreError(f"cannot open the DuckDB database {target}: {e}",
-                         hint="if the file is damaged, move it aside (it is left untouched) and re-run `aiwb ingest`") from None
+        raise _open_error(target, e, read_only) from None
     try:
         for name in extensions:
             con.execute(f"LOAD '{extension_file(name)}'")
-        if not read_only:
+        if read_only:
+            _check_schema(con, target)
+        else:
             con.execute("SET hnsw_enable_experimental_persistence = true")
             migrate(con)
     except duckdb.Error as e:
         con.close()
         raise StoreError(f"cannot prepare the DuckDB database {target}: {e}",
                          hint="move the file aside and re-run `aiwb ingest`") from None
+    except AiwbError:
+        con.close()
+        raise
     return con

@@ -139,16 +139,19 @@ class ChatProvider:
     name = "chat"
     env_var = ""
     default_model = ""
+    base_url_env = ""  # Environment variable that sets the endpoint, e.g. ANTHROPIC_BASE_URL
+    default_base_url = ""  # The SDK's endpoint when neither base_url= nor `base_url_env` is set
 
     def __init__(self,
                  model: str | None = None,  # Model id; default the class's `default_model`
                  api_key: str | None = None,  # API key; default the environment variable `env_var`
-                 base_url: str | None = None,  # Endpoint; default the SDK's
+                 base_url: str | None = None,  # Endpoint; default `$<base_url_env>`, else the SDK's
                  timeout: float = 30.0,  # Seconds per request (the SDK default is 600)
                 ):
         self.model = model or self.default_model
         self._key = resolve_key(api_key, self.env_var, self.name)
-        self.base_url, self.timeout = base_url, timeout
+        self.base_url = base_url or os.environ.get(self.base_url_env, "").strip() or None
+        self.timeout = timeout
         self._client = self._aclient = None
 
     @property
@@ -160,7 +163,15 @@ class ChatProvider:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r}, timeout={self.timeout})"
 
     def _error(self, exc: BaseException) -> ProviderError:
-        return to_provider_error(exc, self.name, [self._key])
+        "The `ProviderError` for `exc`; one that never reached the server names the endpoint and how to change it."
+        err = to_provider_error(exc, self.name, [self._key])
+        if err.kind not in ("connection", "timeout") or err.hint: return err
+        url = self.base_url or self.default_base_url
+        what = "nothing answered" if err.kind == "connection" else f"no answer within {self.timeout:g} s"
+        hint = (f"{what} at {url}: check the network, or that the server runs there; "
+                f"set {self.base_url_env} (or base_url=) for another endpoint")
+        return ProviderError(f"{err.message} (endpoint {url})", provider=err.provider, kind=err.kind, status=err.status,
+                             retry_after=err.retry_after, hint=hint)
 
     def _finish(self, data: dict, start: float, context, ttft_ms: float | None = None) -> LLMCompletion:
         usage = data["usage"]
@@ -252,6 +263,7 @@ class TextStream:
 class AnthropicProvider(ChatProvider):
     "Claude through the official `anthropic` SDK (Messages API)."
     name, env_var, default_model = "anthropic", "ANTHROPIC_API_KEY", "claude-sonnet-4-20250514"
+    base_url_env, default_base_url = "ANTHROPIC_BASE_URL", "https://api.anthropic.com"
 
     @property
     def client(self):
@@ -328,6 +340,7 @@ class AnthropicProvider(ChatProvider):
 class OpenAIProvider(ChatProvider):
     "GPT models through the official `openai` SDK (Chat Completions)."
     name, env_var, default_model = "openai", "OPENAI_API_KEY", "gpt-4o-mini-2024-07-18"
+    base_url_env, default_base_url = "OPENAI_BASE_URL", "https://api.openai.com/v1"
 
     @property
     def client(self):

@@ -27,7 +27,7 @@ class RAGPipeline:
     def __init__(self,
                  con=None,  # Open store connection; default `connect(config=config)`
                  config: Config | None = None,  # Settings; default `load_config()`
-                 provider: Provider | None = None,  # Model; default `get_provider(config.provider)`
+                 provider: Provider | None = None,  # Model; default `get_provider(config.provider, model=config.model)`
                  mode: str = "vector",  # Search mode (see `aiwb.retrieval.MODES`)
                  filters: Any = None,  # Metadata filter every retrieval must pass (see `aiwb.retrieval.as_filter`)
                 ):
@@ -37,7 +37,7 @@ class RAGPipeline:
         self.mode, self.filters = mode, (None if filters is None else as_filter(filters))
         self.config = config or load_config()
         self.con = con if con is not None else connect(config=self.config)
-        self.provider = provider or get_provider(self.config.provider)
+        self.provider = provider or get_provider(self.config.provider, model=self.config.model)
 
     def settings(self) -> dict:
         "What retrieval depends on besides the question (search mode, filters, top_k, score floor), as plain data."

@@ -260,8 +260,11 @@ def register_provider(name: str,  # Name users ask for
     "Make `factory` available as provider `name`."
     PROVIDERS[name] = factory
 
-def get_provider(name: str = "local", **kwargs: Any) -> Provider:
-    "A provider instance by name; an `InputError` listing the known names otherwise."
+def get_provider(name: str = "local",  # Provider name, e.g. the configured `config.provider`
+                 model: str | None = None,  # Model to use (e.g. `config.model`); empty or None: the provider's default
+                 **kwargs: Any,  # Other arguments of the provider's constructor
+                ) -> Provider:
+    "A provider instance by name, with `model` when one is given; an `InputError` listing the known names otherwise."
     if name not in PROVIDERS:
         raise InputError(f"unknown provider '{name}'", hint=f"known providers: {', '.join(sorted(PROVIDERS))}")
     factory = PROVIDERS[name]
@@ -269,4 +272,6 @@ def get_provider(name: str = "local", **kwargs: Any) -> Provider:
         import importlib
         module, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module), attr)
+    if model:
+        kwargs["model"] = model
     return factory(**kwargs)
