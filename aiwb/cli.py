@@ -411,7 +411,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             message, sep, hint = obj[len("error: "):].rpartition("\n  hint: ")  # the last one: a message may hold one
             _print_error(message if sep else hint, hint if sep else "")
         elif isinstance(obj, str):
-            print(printable(obj))
+            print(printable(obj, newlines=True))  # JSON reports and tables keep their lines
         else:
             _console().print(obj)
 
