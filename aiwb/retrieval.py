@@ -14,9 +14,9 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
-__all__ = ['OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec',
-           'matches', 'compile_tree', 'compile_filter', 'VectorIndex', 'build_ivf', 'search_ivf', 'quantise',
-           'search_quantised', 'store_version', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings',
+__all__ = ['OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_METADATA', 'MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter',
+           'filter_spec', 'matches', 'compile_tree', 'compile_filter', 'VectorIndex', 'build_ivf', 'search_ivf',
+           'quantise', 'search_quantised', 'store_version', 'open_index', 'vector_index', 'bm25_index', 'Bm25Postings',
            'bm25_postings', 'query_terms', 'hnsw_index', 'HybridParams', 'vector_literal', 'zscore_fusion', 'rrf',
            'cosine_of', 'linear_fusion', 'search']
 
@@ -814,6 +814,9 @@ class HybridParams:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
+# a chunk's metadata: its own JSON (chunks written outside `ingest`), else its document's (stored once) with its position
+CHUNK_METADATA = "coalesce(c.metadata, json_merge_patch(d.metadata, json_object('position', c.position)))"
+
 def _with_ids(con, ids: Sequence[str], sql: str, params: list | None = None) -> list[tuple]:
     "Run `sql` with the table `_aiwb_ids(chunk_id, rank)` bound to `ids` (an Arrow table: a Python list parameter is slow)."
     import pyarrow as pa
@@ -826,15 +829,16 @@ def _with_ids(con, ids: Sequence[str], sql: str, params: list | None = None) -> 
 def _sources(con, ids: Sequence[str], scores: Sequence[float]) -> list[Source]:
     "Fetch chunk rows for `ids`, in that order, as `Source`s."
     if len(ids) == 0: return []
-    rows = _with_ids(con, ids, "SELECT c.chunk_id, c.doc_id, c.text, c.metadata FROM chunks c JOIN _aiwb_ids USING (chunk_id) ORDER BY rank")
+    rows = _with_ids(con, ids, f"SELECT c.chunk_id, c.doc_id, c.text, {CHUNK_METADATA} FROM chunks c LEFT JOIN documents d USING (doc_id) "
+                               "JOIN _aiwb_ids USING (chunk_id) ORDER BY rank")
     by_id = {r[0]: r for r in rows}
     return [Source(chunk_id=c, doc_id=by_id[c][1], text=by_id[c][2], score=float(s),
                    metadata=json.loads(by_id[c][3]) if by_id[c][3] else {}) for c, s in zip(ids, scores) if c in by_id]
 
 def _allowed_rows(con, vi: VectorIndex, filters) -> Any:
     "Positions in `vi` (sorted) of the chunks that pass `filters`."
-    sql, params = compile_filter(filters)
-    ids = con.execute(f"SELECT chunk_id FROM chunks WHERE {sql}", params).to_arrow_table().column(0)
+    sql, params = compile_filter(filters, column=CHUNK_METADATA)
+    ids = con.execute(f"SELECT chunk_id FROM chunks c LEFT JOIN documents d USING (doc_id) WHERE {sql}", params).to_arrow_table().column(0)
     return vi.positions(ids.to_numpy(zero_copy_only=False))
 
 def vector_literal(vec) -> str:
@@ -858,11 +862,12 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         else:
             pos, sc = vi.search(qvec, k, rows=rows)
         return [(str(vi.ids[p]), float(s)) for p, s in zip(pos, sc) if p >= 0]
-    sql, fparams = compile_filter(filters)
+    sql, fparams = compile_filter(filters, column=CHUNK_METADATA)
     if mode == "hnsw":
         v = vector_literal(qvec)
         rows = con.execute(f"""SELECT chunk_id, 1 - array_cosine_distance(embedding, {v}) AS score
-            FROM chunks WHERE {sql} ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""", [*fparams, k]).fetchall()
+            FROM {'chunks' if filters is None else 'chunks c LEFT JOIN documents d USING (doc_id)'} WHERE {sql}
+            ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""", [*fparams, k]).fetchall()  # no join: the HNSW index serves it
         if len(rows) < k and filters is not None:
             return _ranked(con, query, qvec, "vector", k, filters, nprobe, params)
         return [(c, float(s)) for c, s in rows]
@@ -873,7 +878,8 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         hit = np.flatnonzero(sc > 0)
         if filters is not None:
             ok = {c for (c,) in _with_ids(con, post.names[hit].tolist(),
-                                          f"SELECT chunk_id FROM chunks JOIN _aiwb_ids USING (chunk_id) WHERE {sql}", fparams)}
+                                          f"SELECT chunk_id FROM chunks c LEFT JOIN documents d USING (doc_id) "
+                                          f"JOIN _aiwb_ids USING (chunk_id) WHERE {sql}", fparams)}
             hit = np.asarray([i for i in hit if post.names[i] in ok], dtype=np.int64)
         top = hit[np.lexsort((post.names[hit].astype(str), -sc[hit]))][:k] if len(hit) else hit
         return [(post.names[i], float(sc[i])) for i in top]
