@@ -17,7 +17,7 @@ from typing import Sequence
 from .core import AiwbError, InputError, load_config
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'cmd_choose', 'cmd_ingest', 'parse_filter',
+__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'cmd_choose', 'parse_meta', 'cmd_ingest', 'parse_filter',
            'filters_from_args', 'cmd_search', 'cmd_ask', 'cmd_eval', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #12b53fa2
@@ -69,14 +69,30 @@ def cmd_choose(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 # %% ../nbs/09_cli.ipynb #4eadc138
+def parse_meta(items: list[str] | None) -> dict[str, object]:
+    "`--meta key=value` options as a dict; a value that reads as a JSON number or boolean is one."
+    meta: dict[str, object] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--meta {item!r} is not key=value", hint="e.g. --meta team=sre --meta year=2024")
+        try:
+            parsed = json.loads(value)
+            meta[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) else value
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     "Ingest a file or folder (.txt, .md, .html, .pdf, .jsonl) into the store."
     from aiwb.core import connect
     from aiwb.store import ingest
+    meta = parse_meta(args.meta)  # a bad option fails before the store is opened
     config = load_config(args.config)
     con = connect(config=config)
     try:
-        report = ingest(con, args.path, config, progress=not args.json and not args.quiet)
+        report = ingest(con, args.path, config, progress=not args.json and not args.quiet, metadata=meta,
+                        follow_symlinks=args.follow_symlinks)
         total = con.execute("SELECT count(*), (SELECT count(*) FROM documents) FROM chunks").fetchone()
     finally:
         con.close()
@@ -85,10 +101,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         out = _console()
         out.print(f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged {len(report.unchanged)}, "
-                  f"duplicates {len(report.duplicates)}, errors {len(report.errors)}; "
+                  f"duplicates {len(report.duplicates)}, removed {len(report.removed)}, skipped {len(report.skipped)}, "
+                  f"errors {len(report.errors)}; "
                   f"{report.chunks_written} chunks written; store holds {total[1]} documents / {total[0]} chunks; "
                   f"corpus version {report.corpus_version}")
-        for d in report.duplicates: out.print(f"  duplicate skipped: {d}")
+        for d in report.duplicates: out.print(f"  duplicate (chunks shared): {d}", markup=False)
+        for path, why in report.skipped: out.print(f"  skipped: {path} ({why})", markup=False)
     for path, message in report.errors:
         print(f"error: {message}", file=sys.stderr)
     return EXIT_OK if report.ok else InputError.exit_code
@@ -219,7 +237,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         hits = search(con, args.query, k=args.k, mode=args.mode, filters=flt)
     finally:
         con.close()
-    rows = [{"rank": r, "score": h.score, "chunk_id": h.chunk_id, "doc_id": h.doc_id,
+    rows = [{"rank": r, "score": h.score, "chunk_id": h.chunk_id, "doc_id": h.doc_id, "name": h.metadata.get("name") or h.doc_id,
              "title": h.metadata.get("title") or "", "source": h.metadata.get("source") or "",
              "text": h.text, "metadata": h.metadata} for r, h in enumerate(hits, 1)]
     if args.json:
@@ -232,7 +250,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     table.add_column("#", justify="right"); table.add_column("score", justify="right"); table.add_column("doc")
     table.add_column("title / source"); table.add_column("text", ratio=1)
     for r in rows:
-        table.add_row(str(r["rank"]), f"{r['score']:.4f}", r["doc_id"], r["title"] or r["source"], _snippet(r["text"]))
+        table.add_row(str(r["rank"]), f"{r['score']:.4f}", r["name"], r["title"] or r["source"], _snippet(r["text"]))
     out = _console()
     out.print(table if rows else f"no chunk matches {args.query!r} in mode {args.mode}"
                                  f"{' with these filters' if flt is not None else ''}")
@@ -259,7 +277,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out = _console()
         out.print(c.text)
         for s in c.sources:
-            out.print(f"  [dim]source:[/dim] {s.doc_id} (chunk {s.chunk_id}, score {s.score:.3f})")
+            out.print(f"  [dim]source:[/dim] {s.metadata.get('name') or s.doc_id} (chunk {s.chunk_id}, score {s.score:.3f})")
         out.print(f"  [dim]{c.provider}/{c.model}, {c.latency_ms:.0f} ms, {c.usage.input_tokens}+{c.usage.output_tokens} tokens, "
                   f"cost ${c.cost_usd:.4f}{', abstained' if c.abstained else ''}[/dim]")
     return EXIT_OK
@@ -397,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", type=Path, help="a .txt/.md/.html/.pdf/.jsonl file, or a folder of them (searched recursively)")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
+    i.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata for every document (repeatable)")
+    i.add_argument("--follow-symlinks", action="store_true", help="follow symlinks to folders and to files outside the folder")
     i.set_defaults(func=cmd_ingest)
 
     e = sub.add_parser("eval", help="evaluate a golden set: metrics with confidence intervals, stored runs, a deploy gate")

@@ -718,11 +718,12 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
 
 def _remove_missing(con, scope: str, seen: set[str], keep: list[str], report: IngestReport) -> None:
     "Delete the stored documents whose source starts with `scope` that were not `seen`, except those under a `keep` prefix."
-    gone = [(d, n) for d, s, n in con.execute("SELECT doc_id, source, coalesce(metadata->>'name', doc_id) FROM documents "
+    gone = [(d, s, n) for d, s, n in con.execute("SELECT doc_id, source, coalesce(metadata->>'name', doc_id) FROM documents "
                                               "WHERE starts_with(source, ?) ORDER BY doc_id", [scope]).fetchall()
             if d not in seen and not any(s == k or s.startswith(k + "#") or s.startswith(k.rstrip("/") + "/") for k in keep)]
     if gone:
-        _delete_docs(con, [d for d, _ in gone]); report.removed += [n for _, n in gone]
+        _delete_docs(con, [d for d, _, _ in gone])
+        report.removed += [s[len(scope):] if scope.endswith("/") else n for _, s, n in gone]  # named from the ingested root
 
 # %% ../nbs/04_store.ipynb #e3a1b215
 def _file_documents(f: Path, file_id: str, name: str, user: dict[str, Any], limits: Limits) -> Iterator[Document]:
