@@ -331,7 +331,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_json({"summary": summary, "answers": [
             {"id": r.case.id, "question": r.case.input, "answer": r.completion.text, "passed": r.passed,
              "abstained": r.completion.abstained, "missing": r.missing,
-             "sources": [{"doc_id": s.doc_id, "chunk_id": s.chunk_id, "score": round(s.score, 4)} for s in r.completion.sources],
+             "sources": [{"doc_id": s.doc_id, "name": s.metadata.get("name") or s.doc_id, "chunk_id": s.chunk_id,
+                          "score": round(s.score, 4)} for s in r.completion.sources],
              "latency_ms": round(r.completion.latency_ms, 1)} for r in results]})
         return EXIT_OK
     from rich.table import Table
@@ -343,7 +344,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
         out.print(f"{mark} [bold]{r.case.id}[/bold] {r.case.input}")
         out.print(f"     → {r.completion.text}")
-        srcs = ", ".join(f"{s.doc_id} ({s.score:.2f})" for s in r.completion.sources) or "none"
+        srcs = ", ".join(f"{s.metadata.get('name') or s.doc_id} ({s.score:.2f})" for s in r.completion.sources) or "none"
         out.print(f"     [dim]sources: {srcs}{'; missing: ' + ', '.join(r.missing) if r.missing and not r.passed else ''}[/dim]")
     table = Table(title="summary")
     table.add_column("metric"); table.add_column("value", justify="right")

@@ -347,7 +347,7 @@ def read_jsonl(path: Path,  # A JSONL file: one JSON object per line
             raise InputError(f"{path}: changed while it was being read", hint="re-run ingest once the file is no longer being written")
 
 # %% ../nbs/04_store.ipynb #3a68d496
-_LONG_WORD = 256  # characters: a longer run without spaces (base64, a minified line) is cut into pieces this long
+_LONG_WORD = 100  # characters: WordPiece reads a longer word as one [UNK]; such a run is cut into pieces this long
 _CACHE_WORDS = 200_000  # distinct words whose token counts one chunking keeps
 
 def _word_counter(count: Callable[[str], int]) -> Callable[[str], int]:
