@@ -5,17 +5,19 @@
 # %% ../nbs/04_store.ipynb #3a545146
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
+import string
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .core import Config, ConfigError, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
-from .embeddings import EMBEDDING_DIM, MODEL_NAME, count_tokens, embed
+from .embeddings import EMBEDDING_DIM, MODEL_NAME, count_tokens, embed, load_tokenizer
 from .providers import split_sentences
 
 # %% auto #0
@@ -349,15 +351,33 @@ def read_jsonl(path: Path,  # A JSONL file: one JSON object per line
 # %% ../nbs/04_store.ipynb #3a68d496
 _LONG_WORD = 100  # characters: WordPiece reads a longer word as one [UNK]; such a run is cut into pieces this long
 _CACHE_WORDS = 200_000  # distinct words whose token counts one chunking keeps
+_EXACT_RUN = 24  # letters/digits: a longer run counts one token per character (an upper bound), not tokenised
+
+_PUNCT = frozenset(string.punctuation)  # BERT's basic tokenizer makes each of these ASCII characters a token of its own
+_RUNS = re.compile(r"[a-z0-9]+|[^a-z0-9]")
+
+@functools.lru_cache(maxsize=1)
+def _whole_words() -> frozenset[str]:
+    "The embedding model's vocabulary entries that are whole words: each is exactly one token."
+    return frozenset(w for w in load_tokenizer().get_vocab() if not w.startswith("##"))
 
 def _word_counter(count: Callable[[str], int]) -> Callable[[str], int]:
     "Tokens of a whitespace-separated word, cached: WordPiece tokenises words independently, so counts add up."
     cache: dict[str, int] = {}
+    vocab = _whole_words() if count is count_tokens else frozenset()
+    wordpiece = load_tokenizer().model.tokenize if vocab else None  # the model alone: a run is already normalised
     def words(w: str) -> int:
         n = cache.get(w)
         if n is None:
             if len(cache) >= _CACHE_WORDS: cache.clear()
-            n = cache[w] = count(w)
+            if len(w) > _LONG_WORD:
+                n = sum(words(w[i:i + _LONG_WORD]) for i in range(0, len(w), _LONG_WORD))
+            elif vocab and w.isascii():  # ASCII: each punctuation character is a token, each run between is a word
+                n = sum(1 if r in vocab or r in _PUNCT else len(wordpiece(r)) if len(r) <= _EXACT_RUN else len(r)
+                        for r in _RUNS.findall(w.lower()))
+            else:
+                n = count(w)
+            cache[w] = n
         return n
     return words
 
@@ -396,7 +416,7 @@ def chunks_with_sizes(text: str,  # Document text
         first = len(units)
         for s in split_sentences(para):
             s = s if s[-1] in ".!?:;" else s + "."  # a heading ends like a sentence
-            n = sum(words(p) for p, _ in _pieces(s))
+            n = sum(map(words, s.split()))
             for piece, size in (_split_long(s, max_tokens, words) if n > max_tokens else [(s, n)]):
                 units.append(piece); sizes.append(size); starts.append(len(units) - 1 == first); para_size.append(0)
         if len(units) > first: para_size[first] = sum(sizes[first:]) + len(units) - first - 1
