@@ -147,13 +147,15 @@ def main() -> None:
         print(json.dumps(chunking(args.chunking[0], int(args.chunking[1])))); return
     cases = ["200 MB text file", "10 MB single line", "50 MB JSONL line", "5 MB metadata field",
              "5 MB metadata field, limits raised to 6 MB"] + ([] if args.skip_at_limit else ["document at the limit"])
-    rows = [(c, *run_child(["--case", c, "--limit-mb", str(limit_mb)])) for c in cases]
-    rows += [(f"chunking alone, {k} text", *run_child(["--chunking", k, str(n)])) for k, n in (("real", 8 * MB), ("hostile", 2 * MB))]
     print(f"max_document_bytes = {limit_mb * MB:,.0f}, max_line_bytes = {Config.max_line_bytes:,}, "
-          f"max_metadata_bytes = {Config.max_metadata_bytes:,} (defaults unless the case says otherwise)")
-    print(f"{'case':44} {'size':>9} {'wall s':>8} {'peak RSS MB':>12}  outcome")
-    for name, res, rss in rows:
-        print(f"{name:44} {res['size'] / MB:>7.1f}MB {res['wall']:>8.2f} {rss:>12.0f}  {res['outcome']}")
+          f"max_metadata_bytes = {Config.max_metadata_bytes:,} (defaults unless the case says otherwise); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'case':44} {'size':>9} {'wall s':>8} {'peak RSS MB':>12}  outcome", flush=True)
+    runs = [(c, ["--case", c, "--limit-mb", str(limit_mb)]) for c in cases]
+    runs += [(f"chunking alone, {k} text", ["--chunking", k, str(n)]) for k, n in (("real", 8 * MB), ("hostile", 2 * MB))]
+    for name, child_args in runs:  # a row as soon as its case is done
+        res, rss = run_child(child_args)
+        print(f"{name:44} {res['size'] / MB:>7.1f}MB {res['wall']:>8.2f} {rss:>12.0f}  {res['outcome']}", flush=True)
 
 
 if __name__ == "__main__":
