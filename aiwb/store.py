@@ -453,8 +453,11 @@ STORE_MIGRATIONS = [
             PRIMARY KEY (model, text_hash)
         );
     """),
-    ("store_002_document_identity", """
-        ALTER TABLE documents ADD COLUMN duplicate_of VARCHAR;  -- same content as this canonical document: no chunks of its own
+    ("store_002_document_duplicates", """
+        CREATE TABLE document_duplicates (       -- a new table, not ALTER TABLE documents: DuckDB 1.5 cannot replay
+            doc_id VARCHAR PRIMARY KEY,          -- an ADD COLUMN from the WAL of a killed process (DEFAULT current_timestamp)
+            duplicate_of VARCHAR NOT NULL        -- the canonical document with the same content: its chunks serve both
+        );
     """),
 ]
 
@@ -591,8 +594,9 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple
                 "content_hash": [d["content_hash"] for d in docs], "n_chars": pa.array([d["n_chars"] for d in docs], pa.int32()),
                 "metadata": [d["metadata"] for d in docs],
                 "duplicate_of": pa.array([d.get("duplicate_of") for d in docs], pa.string())}))
-            con.execute("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata, duplicate_of) "
-                        "SELECT doc_id, source, title, content_hash, n_chars, metadata, duplicate_of FROM _aiwb_docs")
+            con.execute("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata) "
+                        "SELECT doc_id, source, title, content_hash, n_chars, metadata FROM _aiwb_docs")
+            con.execute("INSERT INTO document_duplicates SELECT doc_id, duplicate_of FROM _aiwb_docs WHERE duplicate_of IS NOT NULL")
             con.unregister("_aiwb_docs")
             con.register("_aiwb_batch", table)
             con.execute("INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, NULL, "
@@ -620,19 +624,20 @@ def _promote(con, canonical: str, heir: str) -> None:
                     "FROM chunks c JOIN _aiwb_heir m USING (position) WHERE c.doc_id = ?", [heir, canonical])
     finally:
         con.unregister("_aiwb_heir")
-    con.execute("UPDATE documents SET duplicate_of = NULL WHERE doc_id = ?", [heir])
-    con.execute("UPDATE documents SET duplicate_of = ? WHERE duplicate_of = ? AND doc_id <> ?", [heir, canonical, heir])
+    con.execute("DELETE FROM document_duplicates WHERE doc_id = ?", [heir])
+    con.execute("UPDATE document_duplicates SET duplicate_of = ? WHERE duplicate_of = ?", [heir, canonical])
 
 def _delete_rows(con, ids: list[str]) -> None:
     "Delete the documents `ids` and their chunks (inside the caller's transaction); a duplicate of one inherits its chunks."
     import pyarrow as pa
     con.register("_aiwb_del", pa.table({"doc_id": pa.array(ids, pa.string())}))
     try:
-        heirs = con.execute("SELECT duplicate_of, min(doc_id) FROM documents WHERE duplicate_of IN (SELECT doc_id FROM _aiwb_del) "
+        heirs = con.execute("SELECT duplicate_of, min(doc_id) FROM document_duplicates WHERE duplicate_of IN (SELECT doc_id FROM _aiwb_del) "
                             "AND doc_id NOT IN (SELECT doc_id FROM _aiwb_del) GROUP BY duplicate_of ORDER BY 1").fetchall()
         for canonical, heir in heirs:
             _promote(con, canonical, heir)
         con.execute("DELETE FROM chunks WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
+        con.execute("DELETE FROM document_duplicates WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
         con.execute("DELETE FROM documents WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
     finally:
         con.unregister("_aiwb_del")
@@ -675,6 +680,7 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
                      commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
                      report: IngestReport | None = None,  # Report to add to
                      seen: set[str] | None = None,  # Gets the id of every document read
+                     total: int | None = None,  # Documents expected, for the progress bar; default `len(docs)` if it has one
                     ) -> IngestReport:
     "Store `docs` streaming, in bounded batches: dedupe by content hash, chunk, embed through the cache, one transaction per batch."
     config = config or load_config()
@@ -684,13 +690,14 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     migrate(con, STORE_MIGRATIONS)
     report = report or IngestReport()
     stored = {d: (h, n) for d, h, n in con.execute("SELECT doc_id, content_hash, coalesce(metadata->>'name', doc_id) FROM documents").fetchall()}
-    by_hash = {h: d for d, h in con.execute("SELECT doc_id, content_hash FROM documents WHERE duplicate_of IS NULL").fetchall()}
+    by_hash = {h: d for d, h in con.execute("SELECT doc_id, content_hash FROM documents "
+                                            "WHERE doc_id NOT IN (SELECT doc_id FROM document_duplicates)").fetchall()}
     pending: list[dict[str, Any]] = []
     seen = set() if seen is None else seen
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(docs) if hasattr(docs, "__len__") else None, desc="ingest", unit="doc")
+        bar = tqdm(total=total if total is not None else len(docs) if hasattr(docs, "__len__") else None, desc="ingest", unit="doc")
 
     def flush():
         if pending:
@@ -785,8 +792,9 @@ def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
                 report.errors.append((str(f), str(e)))
                 keep.append(file_id)
 
+    one_each = not any(f.suffix.lower() == ".jsonl" for f in files)  # one document per file: the bar knows the total
     ingest_documents(con, documents(), config, progress=progress, chunk=chunk, commit_every=commit_every,
-                     report=report, seen=seen)
+                     report=report, seen=seen, total=len(files) if one_each else None)
     scope = f"{real_root.as_posix()}/" if root.is_dir() else (f"{real_root.as_posix()}#" if root.suffix.lower() == ".jsonl" else None)
     if scope is not None:
         _remove_missing(con, scope, seen, keep, report)
