@@ -20,9 +20,9 @@ from typing import Sequence
 from .core import AiwbError, InputError, load_config
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'printable', 'cmd_choose', 'cmd_ingest', 'parse_filter',
-           'filters_from_args', 'cmd_search', 'cmd_index', 'cmd_ask', 'cmd_chat', 'cmd_eval', 'cmd_demo',
-           'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'default_data_dir', 'printable', 'cmd_choose', 'parse_meta', 'cmd_ingest',
+           'parse_filter', 'filters_from_args', 'cmd_search', 'cmd_index', 'cmd_ask', 'cmd_chat', 'cmd_eval',
+           'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #12b53fa2
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -99,14 +99,30 @@ def cmd_choose(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 # %% ../nbs/09_cli.ipynb #4eadc138
+def parse_meta(items: list[str] | None) -> dict[str, object]:
+    "`--meta key=value` options as a dict; a value that reads as a JSON number or boolean is one."
+    meta: dict[str, object] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--meta {item!r} is not key=value", hint="e.g. --meta team=sre --meta year=2024")
+        try:
+            parsed = json.loads(value)
+            meta[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) else value
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     "Ingest a file or folder (.txt, .md, .html, .pdf, .jsonl) into the store."
     from aiwb.core import connect
     from aiwb.store import ingest
+    meta = parse_meta(args.meta)  # a bad option fails before the store is opened
     config = load_config(args.config)
     con = connect(config=config)
     try:
-        report = ingest(con, args.path, config, progress=not args.json and not args.quiet)
+        report = ingest(con, args.path, config, progress=not args.json and not args.quiet, metadata=meta,
+                        follow_symlinks=args.follow_symlinks)
         total = con.execute("SELECT count(*), (SELECT count(*) FROM documents) FROM chunks").fetchone()
     finally:
         con.close()
@@ -115,10 +131,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         out = _console()
         out.print(f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged {len(report.unchanged)}, "
-                  f"duplicates {len(report.duplicates)}, errors {len(report.errors)}; "
+                  f"duplicates {len(report.duplicates)}, removed {len(report.removed)}, skipped {len(report.skipped)}, "
+                  f"errors {len(report.errors)}; "
                   f"{report.chunks_written} chunks written; store holds {total[1]} documents / {total[0]} chunks; "
                   f"corpus version {report.corpus_version}")
-        for d in report.duplicates: out.print(_lit(f"  duplicate skipped: {d}"))
+        for d in report.duplicates: out.print(_lit(f"  duplicate (chunks shared): {d}"))
+        for path, why in report.skipped: out.print(_lit(f"  skipped: {path} ({why})"))
     for path, message in report.errors:
         _print_error(message)
     return EXIT_OK if report.ok else InputError.exit_code
@@ -262,7 +280,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         hits = search(con, args.query, k=args.k, mode=args.mode, filters=flt)
     finally:
         con.close()
-    rows = [{"rank": r, "score": h.score, "chunk_id": h.chunk_id, "doc_id": h.doc_id,
+    rows = [{"rank": r, "score": h.score, "chunk_id": h.chunk_id, "doc_id": h.doc_id, "name": h.metadata.get("name") or h.doc_id,
              "title": h.metadata.get("title") or "", "source": h.metadata.get("source") or "",
              "text": h.text, "metadata": h.metadata} for r, h in enumerate(hits, 1)]
     if args.json:
@@ -275,7 +293,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     table.add_column("#", justify="right"); table.add_column("score", justify="right"); table.add_column("doc")
     table.add_column("title / source"); table.add_column("text", ratio=1)
     for r in rows:
-        table.add_row(str(r["rank"]), f"{r['score']:.4f}", _lit(r["doc_id"]), _lit(r["title"] or r["source"]),
+        table.add_row(str(r["rank"]), f"{r['score']:.4f}", _lit(r["name"]), _lit(r["title"] or r["source"]),
                       _lit(_snippet(r["text"])))
     out = _console()
     out.print(table if rows else _lit(f"no chunk matches {args.query!r} in mode {args.mode}"
@@ -324,7 +342,7 @@ def _show_completion(c, as_json: bool, indent: int | None = 2) -> None:
     out = _console()
     out.print(_lit(c.text, newlines=True))
     for s in c.sources:
-        out.print(f"  [dim]source:[/dim] {_esc(s.doc_id)} (chunk {_esc(s.chunk_id)}, score {s.score:.3f})")
+        out.print(f"  [dim]source:[/dim] {_esc(s.metadata.get('name') or s.doc_id)} (chunk {_esc(s.chunk_id)}, score {s.score:.3f})")
     cost = "unknown" if c.cost_usd is None else f"${c.cost_usd:.4f}"
     abstained = ", abstained" if c.abstained else ""
     out.print(f"  [dim]{_esc(c.provider)}/{_esc(c.model)}, {c.latency_ms:.0f} ms, "
@@ -447,7 +465,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_json({"summary": summary, "answers": [
             {"id": r.case.id, "question": r.case.input, "answer": r.completion.text, "passed": r.passed,
              "abstained": r.completion.abstained, "missing": r.missing,
-             "sources": [{"doc_id": s.doc_id, "chunk_id": s.chunk_id, "score": round(s.score, 4)} for s in r.completion.sources],
+             "sources": [{"doc_id": s.doc_id, "name": s.metadata.get("name") or s.doc_id, "chunk_id": s.chunk_id,
+                          "score": round(s.score, 4)} for s in r.completion.sources],
              "latency_ms": round(r.completion.latency_ms, 1)} for r in results]})
         return EXIT_OK
     from rich.table import Table
@@ -460,7 +479,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
         out.print(f"{mark} [bold]{_esc(r.case.id)}[/bold] {_esc(r.case.input)}")
         out.print("     → ", _lit(r.completion.text, newlines=True), sep="")
-        srcs = ", ".join(f"{s.doc_id} ({s.score:.2f})" for s in r.completion.sources) or "none"
+        srcs = ", ".join(f"{s.metadata.get('name') or s.doc_id} ({s.score:.2f})" for s in r.completion.sources) or "none"
         missing = "; missing: " + ", ".join(r.missing) if r.missing and not r.passed else ""
         out.print(f"     [dim]sources: {_esc(srcs + missing)}[/dim]")
     table = Table(title="summary")
@@ -543,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", type=Path, help="a .txt/.md/.html/.pdf/.jsonl file, or a folder of them (searched recursively)")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
+    i.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata for every document (repeatable)")
+    i.add_argument("--follow-symlinks", action="store_true", help="follow symlinks to folders and to files outside the folder")
     i.set_defaults(func=cmd_ingest)
 
     e = sub.add_parser("eval", help="evaluate a golden set: metrics with confidence intervals, stored runs, a deploy gate",

@@ -73,6 +73,9 @@ class Config:
     top_k: int = 4  # Chunks retrieved per question
     min_retrieval_score: float = 0.25  # Below this cosine the pipeline abstains rather than guess
     batch_size: int = 64  # Texts per embedding batch (and per ingest transaction)
+    max_document_bytes: int = 8_000_000  # Largest file ingested; a larger one is refused with an error
+    max_line_bytes: int = 1_000_000  # Longest line of a text, Markdown or JSONL file (one JSONL record)
+    max_metadata_bytes: int = 65_536  # Largest metadata of one document, as JSON
 
     @property
     def database(self) -> Path:

@@ -247,13 +247,18 @@ def llm_judge(provider) -> Callable[[GoldenCase, Completion], dict[str, float | 
     return grade
 
 # %% ../nbs/06_eval.ipynb #f732f479
+def _as_relevant(doc_id: str, relevant: set[str]) -> str:
+    "The relevant id `doc_id` stands for: itself, or a name it ends with after a `/` or `#` (ids are paths, golden sets name files)."
+    if doc_id in relevant: return doc_id
+    return next((r for r in sorted(relevant) if doc_id.endswith("/" + r) or doc_id.endswith("#" + r)), doc_id)
+
 def retrieval_metrics(retrieved: Sequence[str],  # Retrieved document ids, best first (repeats allowed)
                       relevant: Iterable[str],  # The relevant document ids
                       ks: Sequence[int] = (1, 5, 10),  # Cut-offs for recall@k
                      ) -> dict[str, float]:
     "recall@k, MRR and nDCG@10 of one ranked list against binary relevance."
     rel = set(relevant)
-    ranked = list(dict.fromkeys(retrieved))
+    ranked = list(dict.fromkeys(_as_relevant(d, rel) for d in retrieved))
     out = {f"recall@{k}": len(rel & set(ranked[:k])) / len(rel) for k in ks}
     first = next((i for i, d in enumerate(ranked) if d in rel), None)
     out["mrr"] = 0.0 if first is None else 1 / (first + 1)

@@ -162,8 +162,9 @@ def _sync_from(self: PgVectorStore,
     version = store_version(con)
     if not force and self.version() == version:
         return {"copied": 0, "deleted": 0, "version": version, "skipped": True}
-    reader = con.execute("SELECT chunk_id, doc_id, position, text, metadata, embedding FROM chunks ORDER BY chunk_id"
-                         ).to_arrow_reader(batch)
+    reader = con.execute("SELECT c.chunk_id, c.doc_id, c.position, c.text, coalesce(c.metadata, json_merge_patch(d.metadata, "
+                         "json_object('position', c.position))) AS metadata, c.embedding FROM chunks c "
+                         "LEFT JOIN documents d USING (doc_id) ORDER BY chunk_id").to_arrow_reader(batch)
     psycopg = _psycopg()
     try:
         with self.con.transaction(), self.con.cursor() as cur:

@@ -14,11 +14,11 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed
 
 # %% auto #0
-__all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_ROWS_SQL', 'MODES', 'MAX_K',
-           'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches',
-           'compile_tree', 'compile_filter', 'check_filter', 'ChunkRows', 'VectorIndex', 'build_ivf', 'search_ivf',
-           'quantise', 'search_quantised', 'store_version', 'field_kinds', 'open_index', 'vector_index', 'bm25_index',
-           'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index', 'build_indexes', 'HybridParams',
+__all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_METADATA', 'CHUNK_ROWS_SQL',
+           'MODES', 'MAX_K', 'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec',
+           'matches', 'compile_tree', 'compile_filter', 'check_filter', 'ChunkRows', 'VectorIndex', 'build_ivf',
+           'search_ivf', 'quantise', 'search_quantised', 'store_version', 'field_kinds', 'open_index', 'vector_index',
+           'bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index', 'build_indexes', 'HybridParams',
            'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of', 'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
@@ -717,7 +717,10 @@ SCAN_MEMORY_LIMIT = "64MB"  # DuckDB's buffer pool while the embedding column is
 _SIDECAR_FORMAT = 2  # 2: chunk rows, field kinds and a checksum for every file
 _DB_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> its database file (asked once)
 # The one query the sidecar is read from (id, vector, document, text, metadata): to read them elsewhere, change only this.
-CHUNK_ROWS_SQL = "SELECT chunk_id, embedding, doc_id, text, metadata FROM chunks"
+# a chunk's metadata: its own JSON (chunks written outside `ingest`), else its document's (stored once) with its position
+CHUNK_METADATA = "coalesce(c.metadata, json_merge_patch(d.metadata, json_object('position', c.position)))"
+CHUNK_ROWS_SQL = (f"SELECT c.chunk_id, c.embedding, c.doc_id, c.text, {CHUNK_METADATA} AS metadata "
+                  "FROM chunks c LEFT JOIN documents d USING (doc_id)")
 
 def _db_key(con) -> str:
     "The database file of `con` (or a per-connection name for an in-memory database), asked once per connection."
@@ -1148,8 +1151,8 @@ def chunk_sources(con,  # Open aiwb DuckDB connection
 
 def _allowed_rows(con, vi: VectorIndex, filters) -> Any:
     "Positions in `vi` (sorted) of the chunks that pass `filters`."
-    sql, params = compile_filter(filters)
-    ids = con.execute(f"SELECT chunk_id FROM chunks WHERE {sql}", params).to_arrow_table().column(0)
+    sql, params = compile_filter(filters, column=CHUNK_METADATA)
+    ids = con.execute(f"SELECT chunk_id FROM chunks c LEFT JOIN documents d USING (doc_id) WHERE {sql}", params).to_arrow_table().column(0)
     return vi.positions(ids.to_numpy(zero_copy_only=False))
 
 def vector_literal(vec) -> str:
@@ -1173,12 +1176,13 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         else:
             pos, sc = vi.search(qvec, k, rows=rows)
         return [(str(vi.ids[p]), float(s)) for p, s in zip(pos, sc) if p >= 0]
-    sql, fparams = compile_filter(filters)
+    sql, fparams = compile_filter(filters, column=CHUNK_METADATA)
     if mode == "hnsw":
         _require_hnsw(con)
         v = vector_literal(qvec)
         rows = con.execute(f"""SELECT chunk_id, 1 - array_cosine_distance(embedding, {v}) AS score
-            FROM chunks WHERE {sql} ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""", [*fparams, k]).fetchall()
+            FROM {'chunks' if filters is None else 'chunks c LEFT JOIN documents d USING (doc_id)'} WHERE {sql}
+            ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""", [*fparams, k]).fetchall()  # no join: the HNSW index serves it
         if len(rows) < k and filters is not None:
             return _ranked(con, query, qvec, "vector", k, filters, nprobe, params, vi=vi)
         return [(c, float(s)) for c, s in rows]
@@ -1190,7 +1194,8 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         hit = np.flatnonzero(sc > 0)
         if filters is not None:
             ok = {c for (c,) in _with_ids(con, post.names[hit].tolist(),
-                                          f"SELECT chunk_id FROM chunks JOIN _aiwb_ids USING (chunk_id) WHERE {sql}", fparams)}
+                                          f"SELECT chunk_id FROM chunks c LEFT JOIN documents d USING (doc_id) "
+                                          f"JOIN _aiwb_ids USING (chunk_id) WHERE {sql}", fparams)}
             hit = np.asarray([i for i in hit if post.names[i] in ok], dtype=np.int64)
         top = hit[np.lexsort((post.names[hit].astype(str), -sc[hit]))][:k] if len(hit) else hit
         return [(post.names[i], float(sc[i])) for i in top]

@@ -5,40 +5,107 @@
 # %% ../nbs/04_store.ipynb #3a545146
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import re
+import string
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .core import Config, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
-from .embeddings import EMBEDDING_DIM, MODEL_NAME, count_tokens, embed
+from .core import Config, ConfigError, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
+from .embeddings import EMBEDDING_DIM, MODEL_NAME, count_tokens, embed, load_tokenizer
 from .providers import split_sentences
 
 # %% auto #0
-__all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'STORE_MIGRATIONS', 'read_document', 'Document', 'read_jsonl',
-           'load_beir', 'chunk_text', 'text_hash', 'embed_cached', 'IngestReport', 'discover_files', 'corpus_version',
+__all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'READ_ATTEMPTS', 'SETTLE_S', 'MAX_JSON_DEPTH', 'STORE_MIGRATIONS',
+           'Limits', 'front_matter', 'read_document', 'Document', 'read_jsonl', 'chunks_with_sizes', 'chunk_text',
+           'text_hash', 'embed_cached', 'IngestReport', 'discover_files', 'corpus_version', 'chunking_key',
            'ingest_documents', 'ingest', 'chunk_size_figure', 'search']
 
 # %% ../nbs/04_store.ipynb #3fb23714
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 FILE_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + (".pdf", ".jsonl")
+READ_ATTEMPTS = 5  # Reads of a file that changes while it is read, before it is reported as an error
+SETTLE_S = 0.1  # A file modified less than this many seconds ago is read once it has been quiet that long
+MAX_JSON_DEPTH = 32  # Deepest nesting of JSON (a JSONL record, metadata) accepted
 
-def _read_bytes(path: Path) -> bytes:
+@dataclass
+class Limits:
+    "Size limits of one ingest, from the config keys of the same names."
+    max_document_bytes: int = Config.max_document_bytes  # Largest file
+    max_line_bytes: int = Config.max_line_bytes  # Longest line of a text, Markdown or JSONL file
+    max_metadata_bytes: int = Config.max_metadata_bytes  # Largest metadata of one document, as JSON
+
+    @classmethod
+    def of(cls, config: Config) -> Limits:
+        "The limits `config` sets; a `ConfigError` for one that is not a positive integer."
+        values = {}
+        for key in ("max_document_bytes", "max_line_bytes", "max_metadata_bytes"):
+            v = getattr(config, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"config key '{key}' must be a positive integer, got {v!r}",
+                                  hint=f"e.g. {key} = {getattr(cls, key)}")
+            values[key] = v
+        return cls(**values)
+
+def _over(where: str, size: str, key: str, limit: int) -> InputError:
+    "The error for something over a size limit, naming the limit and its config key."
+    return InputError(f"{where}: {size}, over the limit of {limit:,} bytes (config key {key})",
+                      hint=f"raise {key} in config.toml (or AIWB_{key.upper()}), or split the file")
+
+def _signature(st: os.stat_result) -> tuple:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+def _check_file(path: Path) -> None:
+    "An `InputError` unless `path` is an existing regular file."
     if not path.exists():
         raise InputError(f"{path}: no such file or folder", hint="check the path")
     if not path.is_file():
         raise InputError(f"{path}: not a regular file", hint="pass a file or a folder of documents")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise InputError(f"{path}: cannot be read ({e.strerror})", hint="check the file's permissions") from None
+
+def _read_bytes(path: Path, limit: int = Config.max_document_bytes) -> bytes:
+    "The bytes of `path`, read whole and unchanged: a file that changes while it is read is read again, then refused."
+    _check_file(path)
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            before = path.stat()
+            if before.st_size > limit:
+                raise _over(str(path), f"is {before.st_size:,} bytes", "max_document_bytes", limit)
+            if 0 <= time.time() - before.st_mtime < SETTLE_S:  # being written right now, perhaps: let it settle
+                time.sleep(SETTLE_S); continue
+            with open(path, "rb") as f:
+                raw = f.read(limit + 1)
+            after = path.stat()
+        except OSError as e:
+            raise InputError(f"{path}: cannot be read ({e.strerror})", hint="check the file's permissions") from None
+        if len(raw) > limit:
+            raise _over(str(path), f"grew past {limit:,} bytes while read", "max_document_bytes", limit)
+        if _signature(before) == _signature(after) and len(raw) == after.st_size:
+            return raw
+    raise InputError(f"{path}: changed while it was being read ({READ_ATTEMPTS} attempts); nothing of it was stored",
+                     hint="re-run ingest once the file is no longer being written")
+
+def _check_lines(path: Path, raw: bytes, limit: int) -> None:
+    "An `InputError` naming the first line of `raw` longer than `limit` bytes (one pass, no copies)."
+    pos, n = 0, 1
+    while pos <= len(raw):
+        nl = raw.find(b"\n", pos)
+        end = len(raw) if nl < 0 else nl
+        if end - pos > limit:
+            raise _over(f"{path}:{n}", f"line {n} is {end - pos:,} bytes", "max_line_bytes", limit)
+        if nl < 0: break
+        pos, n = nl + 1, n + 1
 
 def _decode(path: Path, raw: bytes) -> str:
-    if b"\x00" in raw[:8192]:
-        raise InputError(f"{path}: looks binary (contains NUL bytes)", hint="aiwb ingests UTF-8 text, Markdown, HTML, PDF and JSONL files")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"{path}: looks binary (a NUL byte at offset {nul})",
+                         hint="aiwb ingests UTF-8 text, Markdown, HTML, PDF and JSONL files")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -49,9 +116,11 @@ def _decode(path: Path, raw: bytes) -> str:
 from html.parser import HTMLParser
 
 class _HTMLText(HTMLParser):
-    "Visible text of an HTML page, one paragraph per block element; the <title> or first <h1>."
-    BLOCKS = {"p", "div", "section", "article", "li", "br", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "td", "th", "dd", "dt"}
-    SKIP = {"script", "style", "noscript", "template", "head"}
+    "Visible text of an HTML page, one paragraph per block element, without navigation boilerplate; the <title> or first <h1>."
+    BLOCKS = {"p", "div", "section", "article", "main", "li", "br", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre",
+              "blockquote", "td", "th", "dd", "dt"}
+    SKIP = {"script", "style", "noscript", "template", "head", "nav", "header", "footer", "aside", "form", "button",
+            "select", "svg", "iframe", "menu", "dialog"}  # not the page's content: code, navigation, chrome, forms
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -78,12 +147,52 @@ class _HTMLText(HTMLParser):
         return "\n\n".join(p for p in (" ".join(x.split()) for x in paras) if p)
 
 # %% ../nbs/04_store.ipynb #8eb5cd7c
-def read_document(path: Path) -> tuple[str, str]:
-    "Text and title of a `.txt`/`.md`/`.html`/`.pdf` file; an `InputError` naming the file when it cannot be used."
-    path = Path(path)
-    raw = _read_bytes(path)
+def _yaml(text: str) -> Any:
+    "YAML through the safe loader, without anchors and aliases (an alias bomb would expand into gigabytes of JSON)."
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("aliases (*name) are not allowed in front matter")
+            return super().compose_node(parent, index)
+    return yaml.load(text, Loader=NoAliases)
+
+def _json_safe(value: Any) -> Any:
+    "`value` with dates and times as ISO strings (YAML reads `2024-05-01` as a date)."
+    import datetime
+    if isinstance(value, dict): return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list): return [_json_safe(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.time)): return value.isoformat()
+    return value
+
+def front_matter(path: Path,  # The file (for messages)
+                 text: str,  # Markdown text
+                 limit: int = Config.max_metadata_bytes,  # Largest front matter, in bytes (`max_metadata_bytes`)
+                ) -> tuple[dict[str, Any], str]:
+    "`(metadata, body)`: the YAML front matter (`---` lines around `key: value` lines) of a Markdown text, and the rest."
+    m = re.match(r"---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|$)", text, flags=re.S)
+    if not m:
+        return {}, text
+    import yaml
+    block = m.group(1) or ""
+    if len(block.encode("utf-8")) > limit:
+        raise _over(str(path), f"front matter is {len(block.encode('utf-8')):,} bytes", "max_metadata_bytes", limit)
+    try:
+        meta = _yaml(block) if block.strip() else {}
+    except (yaml.YAMLError, RecursionError) as e:
+        raise InputError(f"{path}: front matter is not valid YAML ({' '.join(str(e).split())[:200]})",
+                         hint="fix the lines between the two '---' lines, e.g. 'team: sre'") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: front matter is a {type(meta).__name__}, not key: value lines", hint="e.g. 'team: sre'")
+    return _json_safe(meta), text[m.end():]
+
+def _load(path: Path, limits: Limits) -> tuple[str, str, dict[str, Any]]:
+    "Text, title and front-matter metadata of a `.txt`/`.md`/`.html`/`.pdf` file, within `limits`."
+    raw = _read_bytes(path, limits.max_document_bytes)
     suffix = path.suffix.lower()
     fallback = path.stem.replace("-", " ").replace("_", " ")
+    meta: dict[str, Any] = {}
     if suffix == ".pdf":
         text, title = _read_pdf(path, raw)
     elif suffix in HTML_SUFFIXES:
@@ -91,12 +200,21 @@ def read_document(path: Path) -> tuple[str, str]:
         text, title = parser.text(), " ".join((parser.title or parser.h1).split())
     else:
         text = _decode(path, raw)
+        _check_lines(path, raw, limits.max_line_bytes)
+        if suffix in (".md", ".markdown"):
+            meta, text = front_matter(path, text, limits.max_metadata_bytes)
         heading = re.search(r"^#\s+(.+)$", text, flags=re.M)
         title = heading.group(1).strip() if heading else ""
+        if isinstance(meta.get("title"), str) and meta["title"].strip(): title = meta["title"].strip()
     if not text.strip():
         raise InputError(f"{path}: is empty" + (" (no extractable text)" if suffix in (".pdf",) + HTML_SUFFIXES else ""),
                          hint="remove it or add text; empty documents are not stored")
-    return text, title or fallback
+    return text, title or fallback, meta
+
+def read_document(path: Path) -> tuple[str, str]:
+    "Text and title of a `.txt`/`.md`/`.html`/`.pdf` file; an `InputError` naming the file when it cannot be used."
+    text, title, _ = _load(Path(path), Limits())
+    return text, title
 
 def _read_pdf(path: Path, raw: bytes) -> tuple[str, str]:
     "Text (pages as paragraphs) and title of a PDF, through pypdf."
@@ -140,96 +258,168 @@ def _tiny_pdf(path: Path, pages: list[str], title: str = "") -> None:
 @dataclass
 class Document:
     "One document to ingest."
-    doc_id: str  # Stable id: the path under the ingest root, or the JSONL record id
+    doc_id: str  # Identity: the resolved path of its file (`path#record id` for a JSONL record); ids never collide
     text: str
     title: str = ""
-    source: str = ""  # Where it came from (absolute path, path#id for JSONL records)
-    metadata: dict[str, Any] = field(default_factory=dict)  # User fields, stored with every chunk
+    source: str = ""  # Where it came from (the file's path, path#id for JSONL records)
+    metadata: dict[str, Any] = field(default_factory=dict)  # User fields, stored once with the document
+    name: str = ""  # Short display name (the path under the ingest root); default the id
+
+def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    "Nesting depth of a JSON value, counted without recursion and only up to `limit + 1`."
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            if deepest > limit: return deepest
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+def _record(path: Path, n: int, line: bytes, limits: Limits, seen: set[str]) -> tuple[str, str, str, dict[str, Any]] | None:
+    "`(id, title, text, metadata)` of JSONL line `n` (None for a blank line); an `InputError` naming the line."
+    where = f"{path}:{n}"
+    if len(line.rstrip(b"\r\n")) > limits.max_line_bytes:
+        raise _over(where, f"line {n} is over {limits.max_line_bytes:,} bytes", "max_line_bytes", limits.max_line_bytes)
+    if not line.strip(): return None
+    text = _decode(Path(where), line)
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: is not valid JSON ({e.msg})", hint="each line must be one JSON object") from None
+    except RecursionError:
+        rec = None
+    if rec is None or _depth(rec) > MAX_JSON_DEPTH:
+        raise InputError(f"{where}: nests deeper than {MAX_JSON_DEPTH} levels", hint="flatten the record's fields")
+    if not isinstance(rec, dict):
+        raise InputError(f"{where}: is a {type(rec).__name__}, not an object", hint='e.g. {"_id": "d1", "title": "...", "text": "..."}')
+    rid = next((rec.pop(k) for k in ("_id", "id", "doc_id") if k in rec), None)
+    body = rec.pop("text", None)
+    if rid is None or not isinstance(body, str):
+        raise InputError(f"{where}: needs an id (_id, id or doc_id) and a string text field", hint='e.g. {"_id": "d1", "text": "..."}')
+    rid = str(rid)
+    if rid in seen:
+        raise InputError(f"{where}: duplicate id {rid!r}", hint="give every record its own id")
+    seen.add(rid)
+    title = str(rec.pop("title", "") or "")
+    meta = rec.pop("metadata", {}) if isinstance(rec.get("metadata"), dict) else {}
+    meta.update(rec)
+    size = len(json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+    if size > limits.max_metadata_bytes:
+        raise _over(where, f"metadata is {size:,} bytes", "max_metadata_bytes", limits.max_metadata_bytes)
+    return rid, title, body, meta
+
+def _lines(path: Path, limit: int) -> Iterator[bytes]:
+    "The lines of `path`, each read with at most `limit + 2` bytes in memory (a longer one comes back cut)."
+    with open(path, "rb") as f:
+        while True:
+            line = f.readline(limit + 2)
+            if not line: return
+            yield line
+            if not line.endswith(b"\n") and len(line) > limit:  # cut: skip to the end of the line
+                while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"): pass
 
 def read_jsonl(path: Path,  # A JSONL file: one JSON object per line
-               id_prefix: str = "",  # Prefix for doc ids (the file's path under a folder being ingested)
+               id_prefix: str = "",  # Prefix for doc ids (e.g. the file's path and '#')
+               limits: Limits | None = None,  # Size limits (default `Limits()`)
+               name_prefix: str = "",  # Prefix for display names (default `id_prefix`)
               ) -> Iterator[Document]:
-    "Documents of a JSONL corpus (BEIR `_id`/`title`/`text`, or `id`/`doc_id`); an `InputError` names a bad line."
-    path = Path(path)
-    text = _decode(path, _read_bytes(path))
-    seen: set[str] = set()
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip(): continue
+    "Documents of a JSONL corpus (BEIR `_id`/`title`/`text`, or `id`/`doc_id`); the whole file is checked before any is yielded."
+    path, limits = Path(path), limits or Limits()
+    name_prefix = name_prefix or id_prefix
+    _check_file(path)
+    digests = []
+    for attempt in range(2):  # a check pass, then the pass that yields: both must read the same bytes
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{n}: is not valid JSON ({e.msg})", hint="each line must be one JSON object") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{n}: is a {type(rec).__name__}, not an object", hint='e.g. {"_id": "d1", "title": "...", "text": "..."}')
-        rid = next((rec.pop(k) for k in ("_id", "id", "doc_id") if k in rec), None)
-        body = rec.pop("text", None)
-        if rid is None or not isinstance(body, str):
-            raise InputError(f"{path}:{n}: needs an id (_id, id or doc_id) and a string text field", hint='e.g. {"_id": "d1", "text": "..."}')
-        rid = str(rid)
-        if rid in seen:
-            raise InputError(f"{path}:{n}: duplicate id {rid!r}", hint="give every record its own id")
-        seen.add(rid)
-        title = str(rec.pop("title", "") or "")
-        meta = rec.pop("metadata", {}) if isinstance(rec.get("metadata"), dict) else {}
-        meta.update(rec)
-        full = f"{title}\n\n{body}" if title and body.strip() else (body or title)
-        yield Document(doc_id=id_prefix + rid, text=full, title=title, source=f"{path.resolve()}#{rid}", metadata=meta)
-
-def load_beir(folder: str | Path,  # A BEIR data set folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
-              split: str = "test",  # Which qrels to read
-             ) -> tuple[list[Document], dict[str, str], dict[str, dict[str, int]]]:
-    "(corpus documents, {query id: text} for the split's queries, {query id: {doc id: relevance}})."
-    folder = Path(folder)
-    qrels_path = folder / "qrels" / f"{split}.tsv"
-    for p in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
-        if not p.is_file():
-            raise InputError(f"{p}: missing from the BEIR folder", hint="a BEIR folder has corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    qrels: dict[str, dict[str, int]] = {}
-    for n, line in enumerate(qrels_path.read_text().splitlines()):
-        parts = line.split("\t")
-        if n == 0 and parts[0] == "query-id": continue
-        if len(parts) != 3:
-            raise InputError(f"{qrels_path}:{n + 1}: expected query-id, corpus-id, score", hint="tab-separated, three columns")
-        qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-    queries = {}
-    for line in (folder / "queries.jsonl").read_text().splitlines():
-        if line.strip():
-            q = json.loads(line)
-            if q["_id"] in qrels: queries[q["_id"]] = q["text"]
-    return list(read_jsonl(folder / "corpus.jsonl")), queries, qrels
+            before, h, seen = path.stat(), hashlib.sha256(), set()
+            for n, line in enumerate(_lines(path, limits.max_line_bytes), start=1):
+                h.update(line)
+                rec = _record(path, n, line, limits, seen)
+                if rec is None or attempt == 0: continue
+                rid, title, body, meta = rec
+                full = f"{title}\n\n{body}" if title and body.strip() else (body or title)
+                yield Document(doc_id=id_prefix + rid, text=full, title=title,
+                               source=id_prefix + rid if id_prefix else f"{path.resolve()}#{rid}",
+                               metadata=meta, name=name_prefix + rid)
+            after = path.stat()
+        except OSError as e:
+            raise InputError(f"{path}: cannot be read ({e.strerror})", hint="check the file's permissions") from None
+        digests.append(h.hexdigest())
+        if _signature(before) != _signature(after) or digests[0] != digests[-1]:
+            raise InputError(f"{path}: changed while it was being read", hint="re-run ingest once the file is no longer being written")
 
 # %% ../nbs/04_store.ipynb #3a68d496
-def _split_long(sentence: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
-    "Cut a sentence longer than `max_tokens` into word-aligned pieces."
-    pieces, words = [], []
+_LONG_WORD = 100  # characters: WordPiece reads a longer word as one [UNK]; such a run is cut into pieces this long
+_CACHE_WORDS = 200_000  # distinct words whose token counts one chunking keeps
+_EXACT_RUN = 24  # letters/digits: a longer run counts one token per character (an upper bound), not tokenised
+
+_PUNCT = frozenset(string.punctuation)  # BERT's basic tokenizer makes each of these ASCII characters a token of its own
+_RUNS = re.compile(r"[a-z0-9]+|[^a-z0-9]")
+
+@functools.lru_cache(maxsize=1)
+def _whole_words() -> frozenset[str]:
+    "The embedding model's vocabulary entries that are whole words: each is exactly one token."
+    return frozenset(w for w in load_tokenizer().get_vocab() if not w.startswith("##"))
+
+def _word_counter(count: Callable[[str], int]) -> Callable[[str], int]:
+    "Tokens of a whitespace-separated word, cached: WordPiece tokenises words independently, so counts add up."
+    cache: dict[str, int] = {}
+    vocab = _whole_words() if count is count_tokens else frozenset()
+    wordpiece = load_tokenizer().model.tokenize if vocab else None  # the model alone: a run is already normalised
+    def words(w: str) -> int:
+        n = cache.get(w)
+        if n is None:
+            if len(cache) >= _CACHE_WORDS: cache.clear()
+            if len(w) > _LONG_WORD:
+                n = sum(words(w[i:i + _LONG_WORD]) for i in range(0, len(w), _LONG_WORD))
+            elif vocab and w.isascii():  # ASCII: each punctuation character is a token, each run between is a word
+                n = sum(1 if r in vocab or r in _PUNCT else len(wordpiece(r)) if len(r) <= _EXACT_RUN else len(r)
+                        for r in _RUNS.findall(w.lower()))
+            else:
+                n = count(w)
+            cache[w] = n
+        return n
+    return words
+
+def _pieces(sentence: str) -> Iterator[tuple[str, bool]]:
+    "`(piece, starts_a_word)` for the words of `sentence`, a word longer than `_LONG_WORD` in several pieces."
     for w in sentence.split():
-        if words and count(" ".join(words + [w])) > max_tokens:
-            pieces.append(" ".join(words)); words = []
-        words.append(w)
-    if words: pieces.append(" ".join(words))
-    return pieces
+        for i in range(0, len(w), _LONG_WORD):
+            yield w[i:i + _LONG_WORD], i == 0
+
+def _split_long(sentence: str, max_tokens: int, words: Callable[[str], int]) -> list[tuple[str, int]]:
+    "Cut a sentence longer than `max_tokens` into word-aligned `(piece, tokens)`, in one pass."
+    out, cur, total = [], [], 0
+    for piece, starts in _pieces(sentence):
+        n = words(piece)
+        if cur and total + n > max_tokens:
+            out.append(("".join(cur).lstrip(), total)); cur, total = [], 0
+        cur.append(" " + piece if starts else piece); total += n
+    if cur: out.append(("".join(cur).lstrip(), total))
+    return out
 
 def _paragraphs(text: str) -> list[str]:
     return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
 
-def chunk_text(text: str,  # Document text
-               max_tokens: int = 160,  # Largest chunk, in embedding-model tokens
-               overlap: int = 32,  # Tokens of trailing sentences repeated at the start of the next chunk
-               count: Callable[[str], int] = count_tokens,  # Token counter
-              ) -> list[str]:
-    "Split `text` into sentence-aligned chunks of at most `max_tokens` tokens with `overlap` tokens of overlap."
+def chunks_with_sizes(text: str,  # Document text
+                      max_tokens: int = 160,  # Largest chunk, in embedding-model tokens
+                      overlap: int = 32,  # Tokens of trailing sentences repeated at the start of the next chunk
+                      count: Callable[[str], int] = count_tokens,  # Token counter (of one word; counts must add up over words)
+                     ) -> list[tuple[str, int]]:
+    "`(chunk, tokens)` pairs: `text` in sentence-aligned chunks of at most `max_tokens` tokens, in time linear in its length."
     if max_tokens < 8 or not 0 <= overlap < max_tokens:
         raise InputError(f"bad chunk sizes: max_tokens={max_tokens}, overlap={overlap}",
                          hint="use max_tokens >= 8 and 0 <= overlap < max_tokens")
-    units, starts, para_size = [], [], []  # sentence pieces, whether each starts a paragraph, that paragraph's size
+    words = _word_counter(count)
+    units, sizes, starts, para_size = [], [], [], []  # sentence pieces, their tokens, paragraph starts, paragraph sizes
     for para in _paragraphs(text):
-        sentences = [s if s[-1] in ".!?:;" else s + "." for s in split_sentences(para)]  # a heading ends like a sentence
-        pieces = [p for s in sentences for p in (_split_long(s, max_tokens, count) if count(s) > max_tokens else [s])]
         first = len(units)
-        units += pieces; starts += [i == 0 for i in range(len(pieces))]
-        para_size += [0] * len(pieces)
-        if pieces: para_size[first] = sum(count(p) for p in pieces) + len(pieces) - 1
-    sizes = [count(u) for u in units]
+        for s in split_sentences(para):
+            s = s if s[-1] in ".!?:;" else s + "."  # a heading ends like a sentence
+            n = sum(map(words, s.split()))
+            for piece, size in (_split_long(s, max_tokens, words) if n > max_tokens else [(s, n)]):
+                units.append(piece); sizes.append(size); starts.append(len(units) - 1 == first); para_size.append(0)
+        if len(units) > first: para_size[first] = sum(sizes[first:]) + len(units) - first - 1
     chunks, i = [], 0
     while i < len(units):
         j, total = i, 0
@@ -237,13 +427,21 @@ def chunk_text(text: str,  # Document text
             if j > i and starts[j] and total >= max_tokens // 2 and total + para_size[j] + 1 > max_tokens:
                 break  # a paragraph that would be split starts the next chunk
             total += sizes[j] + (1 if j > i else 0); j += 1
-        chunks.append(" ".join(units[i:j]))
+        chunks.append((" ".join(units[i:j]), sum(sizes[i:j])))
         if j >= len(units): break
         back, k = 0, j
         while k - 1 > i and not starts[k] and back + sizes[k - 1] <= overlap:
             k -= 1; back += sizes[k]
         i = k
     return chunks
+
+def chunk_text(text: str,  # Document text
+               max_tokens: int = 160,  # Largest chunk, in embedding-model tokens
+               overlap: int = 32,  # Tokens of trailing sentences repeated at the start of the next chunk
+               count: Callable[[str], int] = count_tokens,  # Token counter (of one word)
+              ) -> list[str]:
+    "Split `text` into sentence-aligned chunks of at most `max_tokens` tokens with `overlap` tokens of overlap."
+    return [c for c, _ in chunks_with_sizes(text, max_tokens, overlap, count)]
 
 # %% ../nbs/04_store.ipynb #9b621803
 STORE_MIGRATIONS = [
@@ -253,6 +451,12 @@ STORE_MIGRATIONS = [
             text_hash VARCHAR NOT NULL,          -- sha256 of the exact text embedded
             embedding FLOAT[{EMBEDDING_DIM}] NOT NULL,
             PRIMARY KEY (model, text_hash)
+        );
+    """),
+    ("store_002_document_duplicates", """
+        CREATE TABLE document_duplicates (       -- a new table, not ALTER TABLE documents: DuckDB 1.5 cannot replay
+            doc_id VARCHAR PRIMARY KEY,          -- an ADD COLUMN from the WAL of a killed process (DEFAULT current_timestamp)
+            duplicate_of VARCHAR NOT NULL        -- the canonical document with the same content: its chunks serve both
         );
     """),
 ]
@@ -300,13 +504,14 @@ def embed_cached(con,
 # %% ../nbs/04_store.ipynb #a6b50af4
 @dataclass
 class IngestReport:
-    "What one `ingest` call did."
+    "What one `ingest` call did (documents by display name)."
     added: list[str] = field(default_factory=list)  # New documents
-    replaced: list[str] = field(default_factory=list)  # Documents whose content changed
-    unchanged: list[str] = field(default_factory=list)  # Same id, same content: nothing to do
-    duplicates: list[str] = field(default_factory=list)  # Same content already stored under another id
-    removed: list[str] = field(default_factory=list)  # Stored documents no longer at the source: deleted
+    replaced: list[str] = field(default_factory=list)  # Documents whose content (or chunking) changed
+    unchanged: list[str] = field(default_factory=list)  # Same id, same content, same chunking: nothing to do
+    duplicates: list[str] = field(default_factory=list)  # Same content already stored under another id: kept, chunks shared
+    removed: list[str] = field(default_factory=list)  # Stored documents from under the ingested root no longer there
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message) of files that could not be used
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of entries not read
     chunks_written: int = 0
     chunks_embedded: int = 0  # Chunks the model embedded (the rest came from the cache)
     corpus_version: str = ""
@@ -315,16 +520,50 @@ class IngestReport:
     def ok(self) -> bool:
         return not self.errors
 
-def discover_files(path: Path) -> list[Path]:
-    "The ingestible files at `path` (a file, or a folder searched recursively, hidden entries skipped), sorted."
+def _walk(root: Path, follow_symlinks: bool, skipped: list[tuple[str, str]]) -> list[Path]:
+    "The ingestible files under the folder `root`, sorted; what is left out goes to `skipped` with the reason."
+    real_root, files, visited = root.resolve(), [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+        here = Path(dirpath)
+        if follow_symlinks:  # a link back up the tree is walked once
+            if here.resolve() in visited: dirnames[:] = []; continue
+            visited.add(here.resolve())
+        keep = []
+        for n in sorted(dirnames):
+            p = here / n
+            if n.startswith("."): skipped.append((f"{p}/", "hidden"))
+            elif p.is_symlink() and not follow_symlinks: skipped.append((f"{p}/", "symlink (follow_symlinks=True or --follow-symlinks follows it)"))
+            else: keep.append(n)
+        dirnames[:] = keep
+        for n in sorted(filenames):
+            p = here / n
+            if n.startswith("."):
+                skipped.append((str(p), "hidden"))
+            elif p.is_symlink() and not follow_symlinks and not p.resolve().is_relative_to(real_root):
+                skipped.append((str(p), "symlink to a file outside the folder (follow_symlinks=True or --follow-symlinks follows it)"))
+            elif p.suffix.lower() not in FILE_SUFFIXES:
+                skipped.append((str(p), f"unsupported suffix {p.suffix or '(none)'!r}"))
+            elif not p.is_file():
+                skipped.append((str(p), "not a regular file"))
+            else:
+                files.append(p)
+    return sorted(files)
+
+def discover_files(path: Path,  # A file, or a folder searched recursively
+                   follow_symlinks: bool = False,  # Follow symlinks to folders and to files outside the folder
+                   skipped: list[tuple[str, str]] | None = None,  # Gets (path, reason) of each entry left out
+                  ) -> list[Path]:
+    "The ingestible files at `path` (hidden entries, other suffixes and outside symlinks skipped), sorted."
+    path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder", hint="check the path you passed to ingest")
-    if path.is_file():
+    if not path.is_dir():
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES
-                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    skipped = [] if skipped is None else skipped
+    files = _walk(path, follow_symlinks, skipped)
     if not files:
-        raise InputError(f"{path}: no {', '.join(FILE_SUFFIXES)} files found", hint="point ingest at a folder of documents")
+        raise InputError(f"{path}: no {', '.join(FILE_SUFFIXES)} files found" + (f" ({len(skipped)} entries skipped)" if skipped else ""),
+                         hint="point ingest at a folder of documents")
     return files
 
 def corpus_version(con) -> str:
@@ -345,8 +584,6 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple
         "position": pa.array([i for _, i, _ in rows], type=pa.int32()),
         "text": [c for _, _, c in rows],
         "n_tokens": pa.array([d["n_tokens"][i] for d, i, _ in rows], type=pa.int32()),
-        "metadata": [json.dumps({**d["metadata"], "doc_id": d["doc_id"], "source": d["source"], "title": d["title"],
-                                 "position": i}) for d, i, _ in rows],
         "embedding": pa.FixedSizeListArray.from_arrays(flat, EMBEDDING_DIM),
     })
     try:
@@ -354,13 +591,15 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple
             _delete_rows(con, [d["doc_id"] for d in docs])
             con.register("_aiwb_docs", pa.table({
                 "doc_id": [d["doc_id"] for d in docs], "source": [d["source"] for d in docs], "title": [d["title"] for d in docs],
-                "content_hash": [d["content_hash"] for d in docs], "n_chars": pa.array([len(d["text"]) for d in docs], pa.int32()),
-                "metadata": [json.dumps(d["metadata"]) for d in docs]}))
+                "content_hash": [d["content_hash"] for d in docs], "n_chars": pa.array([d["n_chars"] for d in docs], pa.int32()),
+                "metadata": [d["metadata"] for d in docs],
+                "duplicate_of": pa.array([d.get("duplicate_of") for d in docs], pa.string())}))
             con.execute("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata) "
                         "SELECT doc_id, source, title, content_hash, n_chars, metadata FROM _aiwb_docs")
+            con.execute("INSERT INTO document_duplicates SELECT doc_id, duplicate_of FROM _aiwb_docs WHERE duplicate_of IS NOT NULL")
             con.unregister("_aiwb_docs")
             con.register("_aiwb_batch", table)
-            con.execute("INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, metadata, "
+            con.execute("INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, NULL, "
                         f"embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_batch")
             con.unregister("_aiwb_batch")
             if len(new_cache):
@@ -373,12 +612,32 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple
                          hint="nothing from this batch was stored; fix the cause and re-run ingest") from None
     return len(rows), len(new_cache)
 
+def _promote(con, canonical: str, heir: str) -> None:
+    "Give the duplicate `heir` its own copy of `canonical`'s chunks (same text and vectors) and make it the canonical copy."
+    import pyarrow as pa
+    (h,) = con.execute("SELECT content_hash FROM documents WHERE doc_id = ?", [heir]).fetchone()
+    positions = [p for (p,) in con.execute("SELECT position FROM chunks WHERE doc_id = ? ORDER BY position", [canonical]).fetchall()]
+    con.register("_aiwb_heir", pa.table({"position": pa.array(positions, pa.int32()),
+                                         "chunk_id": [stable_hash(h, heir, str(p)) for p in positions]}))
+    try:
+        con.execute("INSERT INTO chunks SELECT m.chunk_id, ?, c.position, c.text, c.n_tokens, c.metadata, c.embedding "
+                    "FROM chunks c JOIN _aiwb_heir m USING (position) WHERE c.doc_id = ?", [heir, canonical])
+    finally:
+        con.unregister("_aiwb_heir")
+    con.execute("DELETE FROM document_duplicates WHERE doc_id = ?", [heir])
+    con.execute("UPDATE document_duplicates SET duplicate_of = ? WHERE duplicate_of = ?", [heir, canonical])
+
 def _delete_rows(con, ids: list[str]) -> None:
-    "Delete the documents `ids` and their chunks (inside the caller's transaction); ids go in as an Arrow table."
+    "Delete the documents `ids` and their chunks (inside the caller's transaction); a duplicate of one inherits its chunks."
     import pyarrow as pa
     con.register("_aiwb_del", pa.table({"doc_id": pa.array(ids, pa.string())}))
     try:
+        heirs = con.execute("SELECT duplicate_of, min(doc_id) FROM document_duplicates WHERE duplicate_of IN (SELECT doc_id FROM _aiwb_del) "
+                            "AND doc_id NOT IN (SELECT doc_id FROM _aiwb_del) GROUP BY duplicate_of ORDER BY 1").fetchall()
+        for canonical, heir in heirs:
+            _promote(con, canonical, heir)
         con.execute("DELETE FROM chunks WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
+        con.execute("DELETE FROM document_duplicates WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
         con.execute("DELETE FROM documents WHERE doc_id IN (SELECT doc_id FROM _aiwb_del)")
     finally:
         con.unregister("_aiwb_del")
@@ -394,37 +653,51 @@ def _delete_docs(con, ids: list[str]) -> None:
                          hint="re-run ingest") from None
 
 # %% ../nbs/04_store.ipynb #c65e9b29
-def _to_json(meta: dict[str, Any], where: str) -> dict[str, Any]:
+def _to_json(meta: dict[str, Any], where: str, limit: int | None = None) -> dict[str, Any]:
+    "`meta` as plain JSON values; an `InputError` when it is not a string-keyed dict, too deep, or over `limit` bytes."
     if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
-        raise InputError(f"{where}: metadata must be a dict with string keys, got {meta!r}", hint='e.g. {"lang": "en"}')
+        raise InputError(f"{where}: metadata must be a dict with string keys, got {str(meta)[:200]}", hint='e.g. {"lang": "en"}')
+    if _depth(meta) > MAX_JSON_DEPTH:
+        raise InputError(f"{where}: metadata nests deeper than {MAX_JSON_DEPTH} levels", hint="flatten its fields")
     try:
-        return json.loads(json.dumps(meta, allow_nan=False))
+        text = json.dumps(meta, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as e:
         raise InputError(f"{where}: metadata is not JSON-serialisable ({e})", hint="use strings, numbers, booleans, lists and dicts") from None
+    if limit is not None and len(text.encode("utf-8")) > limit:
+        raise _over(where, f"metadata is {len(text.encode('utf-8')):,} bytes", "max_metadata_bytes", limit)
+    return json.loads(text)
+
+def chunking_key(config: Config, chunk: bool = True) -> str:
+    "The chunking parameters a document's chunks were made with: part of its content hash, so a change re-chunks it."
+    return f"tokens={config.chunk_tokens},overlap={config.chunk_overlap}" if chunk else "whole"
 
 def ingest_documents(con,  # Open aiwb DuckDB connection
-                     docs: Iterable[Document],  # Documents to store
-                     config: Config | None = None,  # Chunk sizes and batch size; default `load_config()`
+                     docs: Iterable[Document],  # Documents to store (read lazily: any iterable, e.g. a generator)
+                     config: Config | None = None,  # Chunk sizes, batch size, limits; default `load_config()`
                      progress: bool = False,  # Show a progress bar over documents
                      scope: str | None = None,  # Source prefix owned by this call: stored documents under it not seen are deleted
                      chunk: bool = True,  # False: one chunk per document (the model truncates at 256 tokens)
                      commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
                      report: IngestReport | None = None,  # Report to add to
+                     seen: set[str] | None = None,  # Gets the id of every document read
+                     total: int | None = None,  # Documents expected, for the progress bar; default `len(docs)` if it has one
                     ) -> IngestReport:
-    "Store `docs`: dedupe by content hash, chunk, embed through the cache, write in per-batch transactions."
+    "Store `docs` streaming, in bounded batches: dedupe by content hash, chunk, embed through the cache, one transaction per batch."
     config = config or load_config()
+    limits = Limits.of(config)
     commit_every = commit_every or config.batch_size
+    key = chunking_key(config, chunk)
     migrate(con, STORE_MIGRATIONS)
     report = report or IngestReport()
-    docs = list(docs)
-    stored = dict(con.execute("SELECT doc_id, content_hash FROM documents").fetchall())
-    by_hash = {h: d for d, h in stored.items()}
+    stored = {d: (h, n) for d, h, n in con.execute("SELECT doc_id, content_hash, coalesce(metadata->>'name', doc_id) FROM documents").fetchall()}
+    by_hash = {h: d for d, h in con.execute("SELECT doc_id, content_hash FROM documents "
+                                            "WHERE doc_id NOT IN (SELECT doc_id FROM document_duplicates)").fetchall()}
     pending: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(docs), desc="ingest", unit="doc")
+        bar = tqdm(total=total if total is not None else len(docs) if hasattr(docs, "__len__") else None, desc="ingest", unit="doc")
 
     def flush():
         if pending:
@@ -434,78 +707,102 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
 
     for doc in docs:
         if bar is not None: bar.update(1)
+        name = doc.name or doc.doc_id
         if doc.doc_id in seen:
             raise InputError(f"document id {doc.doc_id!r} occurs twice", hint="give every document its own id")
         seen.add(doc.doc_id)
         if not doc.text.strip():
-            report.errors.append((doc.source or doc.doc_id, f"{doc.doc_id}: is empty")); continue
-        h = stable_hash(doc.text, doc.title, json.dumps(doc.metadata, sort_keys=True), n=32)
-        if stored.get(doc.doc_id) == h:
-            report.unchanged.append(doc.doc_id); continue
+            report.errors.append((doc.source or doc.doc_id, f"{name}: is empty")); continue
+        user = _to_json(doc.metadata, name, limits.max_metadata_bytes)
+        h = stable_hash(doc.text, doc.title, json.dumps(user, sort_keys=True), key, n=32)
+        old = stored.get(doc.doc_id)
+        if old and old[0] == h:
+            report.unchanged.append(name); continue
+        if old and by_hash.get(old[0]) == doc.doc_id:
+            del by_hash[old[0]]  # its old content is no longer this document's
+        meta = json.dumps({**user, "doc_id": doc.doc_id, "source": doc.source or doc.doc_id, "title": doc.title, "name": name},
+                          ensure_ascii=False)
+        row = {"doc_id": doc.doc_id, "source": doc.source or doc.doc_id, "title": doc.title, "n_chars": len(doc.text),
+               "content_hash": h, "metadata": meta, "chunks": [], "n_tokens": []}
         if h in by_hash and by_hash[h] != doc.doc_id:
-            report.duplicates.append(f"{doc.doc_id} (same content as {by_hash[h]})"); continue
-        (report.replaced if doc.doc_id in stored else report.added).append(doc.doc_id)
-        by_hash[h] = doc.doc_id
-        if chunk:
-            chunks = chunk_text(doc.text, config.chunk_tokens, config.chunk_overlap)
-            n_tokens = [count_tokens(c) for c in chunks]
+            row["duplicate_of"] = by_hash[h]
+            report.duplicates.append(f"{name} (same content as {stored.get(by_hash[h], (h, by_hash[h]))[1]})")
         else:
-            chunks, n_tokens = [doc.text], [count_tokens(doc.text)]
-        pending.append({"doc_id": doc.doc_id, "source": doc.source or doc.doc_id, "title": doc.title, "text": doc.text,
-                        "content_hash": h, "chunks": chunks, "n_tokens": n_tokens,
-                        "metadata": _to_json(doc.metadata, doc.doc_id)})
-        if sum(len(d["chunks"]) for d in pending) >= commit_every:
+            (report.replaced if old else report.added).append(name)
+            by_hash[h] = doc.doc_id
+            pairs = chunks_with_sizes(doc.text, config.chunk_tokens, config.chunk_overlap) if chunk else [(doc.text, count_tokens(doc.text))]
+            row["chunks"], row["n_tokens"] = [c for c, _ in pairs], [n for _, n in pairs]
+        stored[doc.doc_id] = (h, name)
+        pending.append(row)
+        if sum(len(d["chunks"]) for d in pending) >= commit_every or len(pending) >= commit_every:
             flush()
     flush()
     if bar is not None: bar.close()
     if scope is not None:
-        gone = [d for (d,) in con.execute("SELECT doc_id FROM documents WHERE starts_with(source, ?) ORDER BY doc_id", [scope]).fetchall()
-                if d not in seen]
-        if gone:
-            _delete_docs(con, gone); report.removed += gone
+        _remove_missing(con, scope, seen, [], report)
     report.corpus_version = corpus_version(con)
     from aiwb.retrieval import build_indexes
     build_indexes(con)  # BM25's fts index and the vector sidecar follow the corpus here: a search never writes
     return report
 
+def _remove_missing(con, scope: str, seen: set[str], keep: list[str], report: IngestReport) -> None:
+    "Delete the stored documents whose source starts with `scope` that were not `seen`, except those under a `keep` prefix."
+    gone = [(d, s, n) for d, s, n in con.execute("SELECT doc_id, source, coalesce(metadata->>'name', doc_id) FROM documents "
+                                              "WHERE starts_with(source, ?) ORDER BY doc_id", [scope]).fetchall()
+            if d not in seen and not any(s == k or s.startswith(k + "#") or s.startswith(k.rstrip("/") + "/") for k in keep)]
+    if gone:
+        _delete_docs(con, [d for d, _, _ in gone])
+        report.removed += [s[len(scope):] if scope.endswith("/") else n for _, s, n in gone]  # named from the ingested root
+
+
 # %% ../nbs/04_store.ipynb #e3a1b215
+def _file_documents(f: Path, file_id: str, name: str, user: dict[str, Any], limits: Limits) -> Iterator[Document]:
+    "The documents of one file: its JSONL records, or the file itself."
+    if f.suffix.lower() == ".jsonl":
+        for d in read_jsonl(f, id_prefix=file_id + "#", limits=limits, name_prefix=name + "#"):
+            d.metadata = {**user, **d.metadata}; yield d
+    else:
+        text, title, front = _load(f, limits)
+        yield Document(doc_id=file_id, text=text, title=title, source=file_id, metadata={**user, **front}, name=name)
+
 def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
            path: str | Path,  # A file (.txt/.md/.html/.pdf/.jsonl) or a folder of them
-           config: Config | None = None,  # Chunk sizes and batch size; default `load_config()`
+           config: Config | None = None,  # Chunk sizes, batch size and size limits; default `load_config()`
            progress: bool = False,  # Show a progress bar
            metadata: dict[str, Any] | None = None,  # User fields stored with every document
            chunk: bool = True,  # False: one chunk per document
            commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
+           follow_symlinks: bool = False,  # Follow symlinks to folders and to files outside the folder
           ) -> IngestReport:
-    "Ingest the documents at `path`; a folder is synchronised: documents removed from it are deleted."
+    "Ingest the documents at `path`; a folder is synchronised: documents stored from under it that are gone are deleted."
+    config = config or load_config()
+    limits = Limits.of(config)
     root = Path(path).expanduser()
-    files = discover_files(root)
-    base = root if root.is_dir() else root.parent
     report = IngestReport()
-    user = _to_json(dict(metadata or {}), "ingest(metadata=...)")
-    kept: list[str] = []  # ids of documents in files that failed to read: never deleted for that
+    files = discover_files(root, follow_symlinks, report.skipped)
+    real_root = root.resolve()
+    user = _to_json(dict(metadata or {}), "ingest(metadata=...)", limits.max_metadata_bytes)
+    keep: list[str] = [str(real_root / Path(p).relative_to(root)) for p, _ in report.skipped]  # never deleted for that
+    seen: set[str] = set()
 
     def documents() -> Iterator[Document]:
         for f in files:
-            rel = f.relative_to(base).as_posix()
+            rel = f.relative_to(root).as_posix() if root.is_dir() else f.name
+            file_id = (real_root / rel).as_posix() if root.is_dir() else real_root.as_posix()
             try:
-                if f.suffix.lower() == ".jsonl":
-                    prefix = "" if root.is_file() else rel + "#"
-                    for d in read_jsonl(f, id_prefix=prefix):
-                        d.metadata = {**user, **d.metadata}; yield d
-                else:
-                    text, title = read_document(f)
-                    yield Document(doc_id=rel, text=text, title=title, source=str(f.resolve()), metadata=dict(user))
+                yield from _file_documents(f, file_id, rel, user, limits)
             except InputError as e:
                 report.errors.append((str(f), str(e)))
-                kept.append(str(f.resolve()))
+                keep.append(file_id)
 
-    scope = (str(root.resolve()) + "/") if root.is_dir() else (f"{root.resolve()}#" if root.suffix.lower() == ".jsonl" else None)
-    docs = list(documents())
-    if kept and scope is not None:  # do not delete what we could not read this time
-        scope = None
-    return ingest_documents(con, docs, config, progress=progress, scope=scope, chunk=chunk,
-                            commit_every=commit_every, report=report)
+    one_each = not any(f.suffix.lower() == ".jsonl" for f in files)  # one document per file: the bar knows the total
+    ingest_documents(con, documents(), config, progress=progress, chunk=chunk, commit_every=commit_every,
+                     report=report, seen=seen, total=len(files) if one_each else None)
+    scope = f"{real_root.as_posix()}/" if root.is_dir() else (f"{real_root.as_posix()}#" if root.suffix.lower() == ".jsonl" else None)
+    if scope is not None:
+        _remove_missing(con, scope, seen, keep, report)
+        report.corpus_version = corpus_version(con)
+    return report
 
 # %% ../nbs/04_store.ipynb #46844e37
 def chunk_size_figure(con, max_tokens: int | None = None):

@@ -43,7 +43,7 @@ def test_ingest_then_ask_with_sources(home):
     r = run_cli("ask", "Which HTTP status codes are transient and worth retrying?", "--json", home=home)
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
-    assert "429" in answer["text"] and answer["sources"][0]["doc_id"] == "reliability-retries.md"
+    assert "429" in answer["text"] and answer["sources"][0]["metadata"]["name"] == "reliability-retries.md"
     assert answer["cost_usd"] == 0.0 and answer["usage"]["input_tokens"] > 0
 
 

@@ -53,7 +53,7 @@ def test_ingest_reads_html_and_jsonl(store):
     home, docs, report = store
     assert sorted(report["added"]) == sorted(["budget.html", "reliability-circuit-breaker.md", "reliability-retries.md", *ALL])
     assert report["ok"] and report["store_documents"] == 7
-    hits = search(home, "retry budget outage", "--mode", "bm25", "--filter", "doc_id=budget.html")["results"]
+    hits = search(home, "retry budget outage", "--mode", "bm25", "--filter", "name=budget.html")["results"]
     assert [h["title"] for h in hits] == ["Retry budgets"] and "var breaker" not in hits[0]["text"]  # scripts dropped
     p2 = search(home, "probe request cool-down", "--mode", "bm25", "--k", "1", "--filter", "doc_id contains #p2")["results"][0]
     assert p2["metadata"]["year"] == 2019 and p2["metadata"]["tags"] == ["reliability"]  # JSONL fields kept as metadata
@@ -69,14 +69,14 @@ def test_search_each_mode_with_filters(store, mode):
     out = search(home, "circuit breaker lets a probe request through after the cool-down", "--mode", mode, "--k", "3",
                  "--filter", "tags contains reliability", "--filter", "lang=en")
     assert out["mode"] == mode and out["filter"] == {"and": [["tags", "contains", "reliability"], ["lang", "=", "en"]]}
-    assert [h["doc_id"] for h in out["results"]] == ["papers.jsonl#p2"]  # the only chunk that passes both filters
+    assert [h["name"] for h in out["results"]] == ["papers.jsonl#p2"]  # the only chunk that passes both filters
     assert out["results"][0]["rank"] == 1 and "probe request" in out["results"][0]["text"]
 
 
 def test_unfiltered_search_ranks_best_first(store):
     out = search(store[0], "circuit breaker probe request", "--mode", "bm25", "--k", "4")
     assert len(out["results"]) == 4 and out["filter"] is None
-    assert out["results"][0]["doc_id"] in ("papers.jsonl#p2", "reliability-circuit-breaker.md")
+    assert out["results"][0]["name"] in ("papers.jsonl#p2", "reliability-circuit-breaker.md")
     scores = [h["score"] for h in out["results"]]
     assert scores == sorted(scores, reverse=True) and [h["rank"] for h in out["results"]] == [1, 2, 3, 4]
 
@@ -110,7 +110,7 @@ def test_search_prints_a_ranked_table(store):
 def test_search_filters(store, filters, want):
     "BM25 (no embedding model, so fast) over every document mentioning 'breaker', restricted by each filter."
     out = search(store[0], "breaker", "--mode", "bm25", "--k", "20", *filters)
-    assert {h["doc_id"] for h in out["results"]} == want
+    assert {h["name"] for h in out["results"]} == want
 
 
 def test_injection_through_filters_changes_nothing(store):
@@ -158,7 +158,7 @@ def test_ask_with_mode_and_filters(store):
                 "--filter", "tags contains reliability", "--filter", "lang!=de", "--json", home=store[0])
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
-    assert [s["doc_id"] for s in answer["sources"]] == ["papers.jsonl#p2"] and "probe" in answer["text"]
+    assert [s["metadata"]["name"] for s in answer["sources"]] == ["papers.jsonl#p2"] and "probe" in answer["text"]
 
 
 # --- The expression syntax, in-process ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from aiwb.core import DependencyError, InputError, StoreError, connect, load_config
 from aiwb.embeddings import embed
-from aiwb.retrieval import F, matches, search
+from aiwb.retrieval import CHUNK_METADATA, F, matches, search
 from test_retrieval_filters import FILTERS, KEYS, ROWS, SCALAR, STORED, list_field_cases  # the generators used for DuckDB
 from aiwb.retrieval import And, Cmp, Not, Or
 
@@ -195,7 +195,8 @@ def test_sync_copies_every_chunk_once(corpus):
     forced = store.sync_from(db, force=True)  # idempotent by chunk_id: copying again changes nothing
     assert forced["copied"] == n and forced["deleted"] == 0 and len(store) == n
     cols = store.con.execute("SELECT chunk_id, doc_id, text, metadata FROM corpus_chunks ORDER BY chunk_id").fetchall()
-    want = db.execute("SELECT chunk_id, doc_id, text, metadata FROM chunks ORDER BY chunk_id").fetchall()
+    want = db.execute(f"SELECT c.chunk_id, c.doc_id, c.text, {CHUNK_METADATA} FROM chunks c LEFT JOIN documents d USING (doc_id) "
+                      "ORDER BY chunk_id").fetchall()  # a chunk's metadata: its document's, stored once, plus its position
     assert [(a, b, c, m) for a, b, c, m in cols] == [(a, b, c, json.loads(m)) for a, b, c, m in want]
     idx = store.con.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'corpus_chunks'").fetchall()
     assert any("hnsw" in d and "vector_cosine_ops" in d for (d,) in idx)

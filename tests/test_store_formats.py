@@ -19,10 +19,11 @@ def test_mixed_folder(tmp_path):
     r = ingest(con, docs, cfg, metadata={"team": "sre"})
     assert sorted(r.added) == ["a.md", "b.html", "d.jsonl#x1", "sub/c.pdf"]
     assert len(r.errors) == 1 and "broken.pdf" in r.errors[0][0] and "not a readable PDF" in r.errors[0][1]
-    titles = dict(con.execute("SELECT doc_id, title FROM documents").fetchall())
+    titles = dict(con.execute("SELECT metadata->>'name', title FROM documents").fetchall())
     assert titles == {"a.md": "Retries", "b.html": "Breakers", "sub/c.pdf": "Bulkheads", "d.jsonl#x1": "Queues"}
     hits = search(con, "what isolates resource pools?", k=1)
-    assert hits[0].doc_id == "sub/c.pdf" and hits[0].metadata["team"] == "sre"
+    assert hits[0].doc_id == str((docs / "sub" / "c.pdf").resolve()) and hits[0].metadata["team"] == "sre"
+    assert hits[0].metadata["name"] == "sub/c.pdf"
     hits = search(con, "bursts", k=4, mode="bm25", filters=(F("year") >= 2020) & (F("team") == "sre"))
-    assert [h.doc_id for h in hits] == ["d.jsonl#x1"]
+    assert [h.metadata["name"] for h in hits] == ["d.jsonl#x1"]
     con.close()
