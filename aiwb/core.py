@@ -71,6 +71,7 @@ class Config:
     top_k: int = 4  # Chunks retrieved per question
     min_retrieval_score: float = 0.25  # Below this cosine the pipeline abstains rather than guess
     batch_size: int = 64  # Texts per embedding batch (and per ingest transaction)
+    embedding_precision: str = "fp32"  # Embedding model: "fp32" (exact) or "int8" (quantised, faster)
 
     @property
     def database(self) -> Path:

@@ -377,8 +377,8 @@ class EvalTarget:
                        "top_k": pipeline.config.top_k, "min_retrieval_score": pipeline.config.min_retrieval_score,
                        "retriever": type(pipeline).__name__, **(config or {})}
         self._local = threading.local()
-        from aiwb.embeddings import load_model
-        load_model()  # load the embedding model now, so the first cases' latency does not include loading it
+        from aiwb.embeddings import load_encoder
+        load_encoder()  # load the embedding model now, so the first cases' latency does not include loading it
 
     def _mine(self) -> RAGPipeline:
         p = getattr(self._local, "p", None)

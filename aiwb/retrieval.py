@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .core import InputError, Source, StoreError
-from .embeddings import EMBEDDING_DIM, embed
+from .embeddings import EMBEDDING_DIM, embed, store_model
 
 # %% auto #0
 __all__ = ['OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'MODES', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec',
@@ -957,7 +957,7 @@ def search(con,  # Open aiwb DuckDB connection
     params = hybrid or HybridParams()
     qvec = None
     if mode != "bm25":
-        qvec = embed([query.strip()])[0] if query_vector is None else query_vector
+        qvec = embed([query.strip()], model=store_model(con))[0] if query_vector is None else query_vector
     if mode == "hybrid":
         vec = _ranked(con, query, qvec, "vector", params.depth, filters, nprobe, params)
         kw = _ranked(con, query, qvec, "bm25", params.depth, filters, nprobe, params)
