@@ -96,8 +96,9 @@ def max_seq_length() -> int:
 
 # %% ../nbs/00a_embeddings.ipynb #c5c8ca32
 def models_dir() -> Path:
-    "Where exported models are cached: `$AIWB_HOME/models` (created on first use)."
-    path = aiwb_home() / "models"
+    "Where exported models are cached: `$AIWB_MODELS_DIR`, else `$AIWB_HOME/models` (created on first use)."
+    env = os.environ.get("AIWB_MODELS_DIR", "").strip()
+    path = Path(env).expanduser() if env else aiwb_home() / "models"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
