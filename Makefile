@@ -11,6 +11,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
+# One ONNX export of the embedding model for every AIWB_HOME that tests, notebooks and the demo create.
+export AIWB_MODELS_DIR ?= $(CURDIR)/$(VENV)/aiwb-models
 
 .PHONY: setup demo test sync-check nbtest pytest docs lab bench clean pgvector
 

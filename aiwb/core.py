@@ -76,6 +76,7 @@ class Config:
     max_document_bytes: int = 8_000_000  # Largest file ingested; a larger one is refused with an error
     max_line_bytes: int = 1_000_000  # Longest line of a text, Markdown or JSONL file (one JSONL record)
     max_metadata_bytes: int = 65_536  # Largest metadata of one document, as JSON
+    embedding_precision: str = "fp32"  # Embedding model: "fp32" (exact) or "int8" (quantised, faster)
 
     @property
     def database(self) -> Path:

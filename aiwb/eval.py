@@ -405,8 +405,8 @@ class EvalTarget:
                        "provider_params": provider_config(pipeline.provider), **pipeline.settings(),
                        "retriever": type(pipeline).__name__, **(config or {})}
         self._local = threading.local()
-        from aiwb.embeddings import load_model
-        load_model()  # load the embedding model now, so the first cases' latency does not include loading it
+        from aiwb.embeddings import load_encoder
+        load_encoder()  # load the embedding model now, so the first cases' latency does not include loading it
 
     def _mine(self) -> RAGPipeline:
         p = getattr(self._local, "p", None)

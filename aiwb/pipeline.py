@@ -51,9 +51,9 @@ class RAGPipeline:
         if self.mode in COSINE_MODES:
             hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters)
             return [h for h in hits if h.score >= floor]
-        from aiwb.embeddings import embed
+        from aiwb.embeddings import embed, store_model
         from aiwb.retrieval import cosine_of
-        qvec = embed([question.strip()])[0]
+        qvec = embed([question.strip()], model=store_model(self.con))[0]
         hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters, query_vector=qvec)
         cos = cosine_of(self.con, [h.chunk_id for h in hits], qvec)
         return [h for h in hits if cos.get(h.chunk_id, -1.0) >= floor]

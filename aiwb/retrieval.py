@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .core import InputError, Source, StoreError
-from .embeddings import EMBEDDING_DIM, embed
+from .embeddings import EMBEDDING_DIM, embed, store_model
 
 # %% auto #0
 __all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_METADATA', 'CHUNK_ROWS_SQL',
@@ -1292,7 +1292,7 @@ def search(con,  # Open aiwb DuckDB connection
     if filters is not None and check_fields and vi.fields is not None: check_filter(filters, vi.fields)
     qvec = None
     if mode != "bm25":
-        qvec = embed([query.strip()])[0] if query_vector is None else query_vector
+        qvec = embed([query.strip()], model=store_model(con))[0] if query_vector is None else query_vector
     if mode == "hybrid":
         vec = _ranked(con, query, qvec, "vector", params.depth, filters, nprobe, params, vi=vi)
         kw = _ranked(con, query, qvec, "bm25", params.depth, filters, nprobe, params, vi=vi)

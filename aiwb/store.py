@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .core import Config, ConfigError, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
-from .embeddings import EMBEDDING_DIM, MODEL_NAME, count_tokens, embed, load_tokenizer
+from .embeddings import EMBEDDING_DIM, MODEL_NAME, check_store_model, count_tokens, embed, load_tokenizer, model_id
 from .providers import split_sentences
 
 # %% auto #0
@@ -469,6 +469,7 @@ def embed_cached(con,
                  texts: list[str],  # Texts to embed
                  batch_size: int = 64,  # Texts per forward pass
                  progress=None,  # A tqdm bar to advance by the texts embedded
+                 model: str = MODEL_NAME,  # Embedding model id (`aiwb.embeddings.model_id`): the cache keys on it
                 ) -> tuple[Any, Any]:
     "`(vectors, new_rows)`: vectors for `texts` from the cache or the model; `new_rows` is an Arrow table of the misses."
     import numpy as np
@@ -481,7 +482,7 @@ def embed_cached(con,
         con.register("_aiwb_hashes", pa.table({"text_hash": sorted(set(hashes))}))
         try:
             tbl = con.execute("SELECT c.text_hash, c.embedding FROM embedding_cache c JOIN _aiwb_hashes h USING (text_hash) "
-                              "WHERE c.model = ?", [MODEL_NAME]).to_arrow_table()
+                              "WHERE c.model = ?", [model]).to_arrow_table()
         finally:
             con.unregister("_aiwb_hashes")
         if len(tbl):
@@ -492,12 +493,12 @@ def embed_cached(con,
         if h in found: out[i] = found[h]
         elif h not in miss_hashes: miss_hashes[h] = i; miss_idx.append(i)
     if miss_idx:
-        vecs = embed([texts[i] for i in miss_idx], batch_size=batch_size)
+        vecs = embed([texts[i] for i in miss_idx], batch_size=batch_size, model=model)
         for i, v in zip(miss_idx, vecs): out[i] = v
         for i, h in enumerate(hashes):
             if h in miss_hashes: out[i] = out[miss_hashes[h]]
         if progress is not None: progress.update(len(miss_idx))
-    new = pa.table({"model": [MODEL_NAME] * len(miss_idx), "text_hash": [hashes[i] for i in miss_idx],
+    new = pa.table({"model": [model] * len(miss_idx), "text_hash": [hashes[i] for i in miss_idx],
                     "embedding": pa.FixedSizeListArray.from_arrays(pa.array(out[miss_idx].reshape(-1), type=pa.float32()), EMBEDDING_DIM)})
     return out, new
 
@@ -572,11 +573,11 @@ def corpus_version(con) -> str:
     return stable_hash(*(f"{d}:{h}" for d, h in rows)) if rows else "empty"
 
 # %% ../nbs/04_store.ipynb #abf787da
-def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple[int, int]:
+def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, model: str = MODEL_NAME) -> tuple[int, int]:
     "Replace/insert `docs` (with chunks, vectors and new cache rows) in one transaction; return (chunks written, embedded)."
     import pyarrow as pa
     rows = [(d, i, c) for d in docs for i, c in enumerate(d["chunks"])]
-    vectors, new_cache = embed_cached(con, [c for _, _, c in rows], batch_size=batch_size)
+    vectors, new_cache = embed_cached(con, [c for _, _, c in rows], batch_size=batch_size, model=model)
     flat = pa.array(vectors.reshape(-1), type=pa.float32())
     table = pa.table({
         "chunk_id": [stable_hash(d["content_hash"], d["doc_id"], str(i)) for d, i, _ in rows],
@@ -607,6 +608,7 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64) -> tuple
                 con.execute(f"INSERT OR IGNORE INTO embedding_cache SELECT model, text_hash, embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_cache")
                 con.unregister("_aiwb_cache")
             con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [corpus_version(con)])
+            con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('embedding_model', ?)", [model])
     except Exception as e:
         raise StoreError(f"writing a batch of {len(docs)} documents failed and was rolled back: {e}",
                          hint="nothing from this batch was stored; fix the cause and re-run ingest") from None
@@ -688,6 +690,8 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     commit_every = commit_every or config.batch_size
     key = chunking_key(config, chunk)
     migrate(con, STORE_MIGRATIONS)
+    model = model_id(config.embedding_precision)
+    check_store_model(con, model)  # one model per store: queries are embedded like its vectors
     report = report or IngestReport()
     stored = {d: (h, n) for d, h, n in con.execute("SELECT doc_id, content_hash, coalesce(metadata->>'name', doc_id) FROM documents").fetchall()}
     by_hash = {h: d for d, h in con.execute("SELECT doc_id, content_hash FROM documents "
@@ -701,7 +705,7 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
 
     def flush():
         if pending:
-            written, embedded = _write_batch(con, pending, config.batch_size)
+            written, embedded = _write_batch(con, pending, config.batch_size, model)
             report.chunks_written += written; report.chunks_embedded += embedded
             pending.clear()
 

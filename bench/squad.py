@@ -176,9 +176,9 @@ def warm_embeddings(con, questions: list[str], cache_file: Path) -> int:
         keep = [t for t in vecs if t not in {c for c, _ in chunks}]
         np.savez(cache_file, texts=np.array(keep), vectors=np.stack([vecs[t] for t in keep]))
 
-    def cached(batch, batch_size: int = 64, show_progress: bool = False):
+    def cached(batch, batch_size: int = 64, show_progress: bool = False, model: str = E.MODEL_NAME):
         missing = [t for t in dict.fromkeys(batch) if t not in vecs]
-        if missing: vecs.update(zip(missing, raw(missing, batch_size=batch_size)))
+        if missing: vecs.update(zip(missing, raw(missing, batch_size=batch_size, model=model)))
         return np.stack([vecs[t] for t in batch]) if len(batch) else raw([])
     E.embed = S.embed = cached
     return len(texts)

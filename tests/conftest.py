@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("AIWB_MODELS_DIR", str(Path(sys.prefix) / "aiwb-models"))  # one ONNX export for all test homes
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
