@@ -682,6 +682,7 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
                      commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
                      report: IngestReport | None = None,  # Report to add to
                      seen: set[str] | None = None,  # Gets the id of every document read
+                     keep: list[str] | None = None,  # Sources under `scope` never deleted (files that failed or were skipped)
                      total: int | None = None,  # Documents expected, for the progress bar; default `len(docs)` if it has one
                     ) -> IngestReport:
     "Store `docs` streaming, in bounded batches: dedupe by content hash, chunk, embed through the cache, one transaction per batch."
@@ -743,7 +744,7 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     flush()
     if bar is not None: bar.close()
     if scope is not None:
-        _remove_missing(con, scope, seen, [], report)
+        _remove_missing(con, scope, seen, keep or [], report)
     report.corpus_version = corpus_version(con)
     from aiwb.retrieval import build_indexes
     build_indexes(con)  # BM25's fts index and the vector sidecar follow the corpus here: a search never writes
@@ -800,13 +801,10 @@ def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
                 keep.append(file_id)
 
     one_each = not any(f.suffix.lower() == ".jsonl" for f in files)  # one document per file: the bar knows the total
-    ingest_documents(con, documents(), config, progress=progress, chunk=chunk, commit_every=commit_every,
-                     report=report, seen=seen, total=len(files) if one_each else None)
     scope = f"{real_root.as_posix()}/" if root.is_dir() else (f"{real_root.as_posix()}#" if root.suffix.lower() == ".jsonl" else None)
-    if scope is not None:
-        _remove_missing(con, scope, seen, keep, report)
-        report.corpus_version = corpus_version(con)
-    return report
+    return ingest_documents(con, documents(), config, progress=progress, scope=scope, chunk=chunk,
+                            commit_every=commit_every, report=report, seen=seen, keep=keep,
+                            total=len(files) if one_each else None)
 
 # %% ../nbs/04_store.ipynb #46844e37
 def chunk_size_figure(con, max_tokens: int | None = None):

@@ -198,7 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
         if key != owner.api_key or fault == "401":
             # echo the key masked, as real providers do: redaction downstream must catch it
             stars = "…" if protocol == "anthropic" else "*" * max(3, len(key) - 12)
-            shown = f"{key[:8]}{stars}{key[-4:]}"
+            head, tail = (key[:8], key[-4:]) if len(key) >= 24 else (key[:len(key) // 4], "")  # a short key: less shown
+            shown = f"{head}{stars}{tail}"
             msg = f"invalid x-api-key {shown}" if protocol == "anthropic" else f"Incorrect API key provided: {shown}"
             return send_error(401, msg)
         if fault == "429":
