@@ -705,6 +705,7 @@ VectorIndex.quantise, VectorIndex.search_quantised = quantise, search_quantised
 
 # %% ../nbs/05_retrieval.ipynb #b23049e1
 import contextlib
+import threading
 import weakref
 
 
@@ -713,6 +714,7 @@ from .core import stable_hash
 
 # %% ../nbs/05_retrieval.ipynb #12cafcc4
 _INDEX_CACHE: dict[tuple[str, str], VectorIndex] = {}
+_INDEX_LOCK = threading.RLock()  # one thread at a time opens, checks or builds a sidecar (eval runs cases in threads)
 SCAN_MEMORY_LIMIT = "64MB"  # DuckDB's buffer pool while the embedding column is read (None: no cap)
 _SIDECAR_FORMAT = 2  # 2: chunk rows, field kinds and a checksum for every file
 _DB_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> its database file (asked once)
@@ -970,13 +972,17 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     db = _db_key(con)
     key = (db, _current_version(con, db))
     vi = _INDEX_CACHE.get(key)
-    if vi is None:
-        for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
-        root = Path(key[0] + ".vectors") if Path(key[0]).is_file() else None
-        vi = (_open_sidecar(con, root, key[1]) if root is not None else None) or _read_store(con, key[1], root, SCAN_MEMORY_LIMIT)
-        _INDEX_CACHE[key] = vi
-    if ivf and vi.centroids is None:
-        vi.build_ivf(**ivf_kwargs)
+    if vi is not None and (not ivf or vi.centroids is not None):
+        return vi
+    with _INDEX_LOCK:
+        vi = _INDEX_CACHE.get(key)
+        if vi is None:
+            for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
+            root = Path(key[0] + ".vectors") if Path(key[0]).is_file() else None
+            vi = (_open_sidecar(con, root, key[1]) if root is not None else None) or _read_store(con, key[1], root, SCAN_MEMORY_LIMIT)
+            _INDEX_CACHE[key] = vi
+        if ivf and vi.centroids is None:
+            vi.build_ivf(**ivf_kwargs)
     return vi
 
 
