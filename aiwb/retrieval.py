@@ -15,11 +15,12 @@ from .embeddings import EMBEDDING_DIM, embed, store_model
 
 # %% auto #0
 __all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_METADATA', 'CHUNK_ROWS_SQL',
-           'MODES', 'MAX_K', 'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec',
-           'matches', 'compile_tree', 'compile_filter', 'check_filter', 'ChunkRows', 'VectorIndex', 'build_ivf',
-           'search_ivf', 'quantise', 'search_quantised', 'store_version', 'field_kinds', 'open_index', 'vector_index',
-           'bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index', 'build_indexes', 'HybridParams',
-           'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of', 'linear_fusion', 'search']
+           'CHUNK_METADATA_SQL', 'MODES', 'MAX_K', 'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F',
+           'as_filter', 'filter_spec', 'matches', 'compile_tree', 'compile_filter', 'check_filter', 'ChunkRows',
+           'VectorIndex', 'build_ivf', 'search_ivf', 'quantise', 'search_quantised', 'store_version', 'field_kinds',
+           'open_index', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index',
+           'build_indexes', 'HybridParams', 'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of',
+           'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 class RetrievalWarning(UserWarning):
@@ -723,6 +724,7 @@ _DB_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connectio
 CHUNK_METADATA = "coalesce(c.metadata, json_merge_patch(d.metadata, json_object('position', c.position)))"
 CHUNK_ROWS_SQL = (f"SELECT c.chunk_id, c.embedding, c.doc_id, c.text, {CHUNK_METADATA} AS metadata "
                   "FROM chunks c LEFT JOIN documents d USING (doc_id)")
+CHUNK_METADATA_SQL = f"SELECT {CHUNK_METADATA} AS metadata FROM chunks c LEFT JOIN documents d USING (doc_id)"  # no vectors read
 
 def _db_key(con) -> str:
     "The database file of `con` (or a per-connection name for an in-memory database), asked once per connection."
@@ -749,7 +751,10 @@ def _scan_memory(con, limit: str | None):
     try:
         yield
     finally:
-        if old is not None:  # `RESET memory_limit` leaves the buffer pool at the cap (DuckDB 1.5): set the old value back
+        if old is not None:
+            with contextlib.suppress(duckdb.Error):  # a join's blocks are still cached: the cap again evicts them
+                con.execute(f"SET memory_limit = '{limit}'")
+            # `RESET memory_limit` leaves the buffer pool at the cap (DuckDB 1.5): set the old value back
             con.execute(f"SET memory_limit = '{_unrounded(old)}'")
 
 def _unrounded(rendered: str) -> str:
@@ -763,7 +768,7 @@ _KINDS = {"VARCHAR": "str", "BIGINT": "num", "UBIGINT": "num", "DOUBLE": "num", 
 
 def field_kinds(con) -> dict[str, list[str]]:
     "Each metadata field of the store's chunks and the JSON kinds its values have ('str', 'num', 'bool', 'list', ...; a list's elements too)."
-    rows = con.execute(f"""WITH r AS ({CHUNK_ROWS_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
+    rows = con.execute(f"""WITH r AS ({CHUNK_METADATA_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
                                             WHERE json_type(r.metadata) = 'OBJECT')
         SELECT key, list(DISTINCT type ORDER BY type) FROM (SELECT key, type FROM e
             UNION ALL SELECT e.key, x.type FROM e, json_each(e.value) x WHERE e.type = 'ARRAY') GROUP BY key ORDER BY key""").fetchall()
