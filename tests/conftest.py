@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets its own AIWB_HOME and no real provider keys, so no test touches a user's
 ~/.aiwb or a real API."""
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,24 @@ def run_cli(*args, home=None, env=None, timeout=300, **kw):
     if home is not None:
         e["AIWB_HOME"] = str(home)
     return subprocess.run([str(AIWB), *map(str, args)], capture_output=True, text=True, env=e, timeout=timeout, **kw)
+
+
+def insert_chunks(con, n: int, seed: int, metadata, doc_id, position) -> "np.ndarray":
+    """Write `n` chunks with random unit vectors straight into `chunks` (no model), `metadata(i)`, `doc_id(i)` and
+    `position(i)` giving each row's fields, and record a corpus version as ingest would; return the vectors."""
+    import numpy as np
+    import pyarrow as pa
+    from aiwb.embeddings import EMBEDDING_DIM
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, EMBEDDING_DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    tbl = pa.table({"chunk_id": [f"c{i:05d}" for i in range(n)], "doc_id": [doc_id(i) for i in range(n)],
+                    "position": pa.array([position(i) for i in range(n)], pa.int32()),
+                    "text": [f"chunk number {i} word{i % 7}" for i in range(n)], "n_tokens": pa.array([5] * n, pa.int32()),
+                    "metadata": [json.dumps(metadata(i)) for i in range(n)],
+                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), EMBEDDING_DIM)})
+    con.register("_t", tbl)
+    con.execute(f"INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, metadata, embedding::FLOAT[{EMBEDDING_DIM}] FROM _t")
+    con.unregister("_t")
+    con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [f"test{seed}:{n}"])
+    return x

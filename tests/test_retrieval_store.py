@@ -7,25 +7,14 @@ import pytest
 
 from aiwb.core import InputError, StoreError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
+from conftest import insert_chunks
 from aiwb.retrieval import F, bm25_index, build_indexes, hnsw_index, search, vector_index
 
 
 def fill(con, n=300, seed=0):
     "Insert `n` chunks with random unit vectors and hostile metadata keys, through Arrow."
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, EMBEDDING_DIM)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    meta = [json.dumps({"i": i, "parity": "even" if i % 2 == 0 else "odd", "'; DROP TABLE chunks; --": i % 3,
-                        "doc_id": f"d{i}"}) for i in range(n)]
-    tbl = pa.table({"chunk_id": [f"c{i:05d}" for i in range(n)], "doc_id": [f"d{i}" for i in range(n)],
-                    "position": pa.array([0] * n, pa.int32()), "text": [f"chunk number {i} word{i % 7}" for i in range(n)],
-                    "n_tokens": pa.array([5] * n, pa.int32()), "metadata": meta,
-                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), EMBEDDING_DIM)})
-    con.register("_t", tbl)
-    con.execute(f"INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, metadata, embedding::FLOAT[{EMBEDDING_DIM}] FROM _t")
-    con.unregister("_t")
-    con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [f"test{seed}:{n}"])
-    return x
+    return insert_chunks(con, n, seed, lambda i: {"i": i, "parity": "even" if i % 2 == 0 else "odd", "'; DROP TABLE chunks; --": i % 3, "doc_id": f"d{i}"},
+                         lambda i: f"d{i}", lambda i: 0)
 
 
 @pytest.fixture

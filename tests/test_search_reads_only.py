@@ -12,24 +12,13 @@ from aiwb import retrieval as R
 from aiwb.core import InputError, StoreError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
 from aiwb.retrieval import MAX_FILTER_DEPTH, MAX_K, MODES, F, RetrievalWarning, as_filter, build_indexes, search, vector_index
-from conftest import run_cli
+from conftest import insert_chunks, run_cli
 
 
 def fill(con, n=300, seed=0):
     "`n` chunks with random unit vectors, a year and a language; a recorded corpus version (what ingest would write)."
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, EMBEDDING_DIM)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    meta = [json.dumps({"year": 2018 + i % 5, "lang": "en" if i % 3 else "de", "tags": ["rag", f"t{i % 4}"]}) for i in range(n)]
-    tbl = pa.table({"chunk_id": [f"c{i:05d}" for i in range(n)], "doc_id": [f"d{i // 3}" for i in range(n)],
-                    "position": pa.array([i % 3 for i in range(n)], pa.int32()), "text": [f"chunk number {i} word{i % 7}" for i in range(n)],
-                    "n_tokens": pa.array([5] * n, pa.int32()), "metadata": meta,
-                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), EMBEDDING_DIM)})
-    con.register("_t", tbl)
-    con.execute(f"INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, metadata, embedding::FLOAT[{EMBEDDING_DIM}] FROM _t")
-    con.unregister("_t")
-    con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [f"test{seed}:{n}"])
-    return x
+    return insert_chunks(con, n, seed, lambda i: {"year": 2018 + i % 5, "lang": "en" if i % 3 else "de", "tags": ["rag", f"t{i % 4}"]},
+                         lambda i: f"d{i // 3}", lambda i: i % 3)
 
 
 @pytest.fixture
