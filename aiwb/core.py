@@ -116,6 +116,9 @@ CONFIG_BOUNDS: dict[str, tuple[float, float, str]] = {  # key → (lowest, highe
     "top_k": (1, 1000, "chunks retrieved per question"),
     "min_retrieval_score": (-1.0, 1.0, "it is a cosine similarity"),
     "batch_size": (1, 4096, "texts per embedding batch and per ingest transaction"),
+    "max_document_bytes": (1, 2**40, "bytes of the largest file ingested"),
+    "max_line_bytes": (1, 2**40, "bytes of the longest line of a file"),
+    "max_metadata_bytes": (1, 2**40, "bytes of one document's metadata as JSON"),
 }
 
 # %% ../nbs/00_core.ipynb #a1c0b003

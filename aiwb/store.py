@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .core import Config, ConfigError, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
+from .core import _check
 from .embeddings import EMBEDDING_DIM, MODEL_NAME, check_store_model, count_tokens, embed, load_tokenizer, model_id
 from .providers import split_sentences
 
@@ -43,14 +44,13 @@ class Limits:
 
     @classmethod
     def of(cls, config: Config) -> Limits:
-        "The limits `config` sets; a `ConfigError` for one that is not a positive integer."
+        "The limits `config` sets, checked against `CONFIG_BOUNDS` as `load_config` checks them (a `Config` built by hand too)."
         values = {}
         for key in ("max_document_bytes", "max_line_bytes", "max_metadata_bytes"):
             v = getattr(config, key)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"config key '{key}' must be a positive integer, got {v!r}",
-                                  hint=f"e.g. {key} = {getattr(cls, key)}")
-            values[key] = v
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ConfigError(f"config key '{key}' must be an integer, got {v!r}", hint=f"e.g. {key} = {getattr(cls, key)}")
+            values[key] = _check(key, v, "Config")
         return cls(**values)
 
 def _over(where: str, size: str, key: str, limit: int) -> InputError:
