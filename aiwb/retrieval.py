@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -14,13 +15,13 @@ from .core import InputError, Source, StoreError
 from .embeddings import EMBEDDING_DIM, embed, store_model
 
 # %% auto #0
-__all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_METADATA', 'CHUNK_ROWS_SQL',
-           'CHUNK_METADATA_SQL', 'MODES', 'MAX_K', 'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F',
-           'as_filter', 'filter_spec', 'matches', 'compile_tree', 'compile_filter', 'check_filter', 'ChunkRows',
-           'VectorIndex', 'build_ivf', 'search_ivf', 'quantise', 'search_quantised', 'store_version', 'field_kinds',
-           'open_index', 'vector_index', 'bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index',
-           'build_indexes', 'HybridParams', 'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of',
-           'linear_fusion', 'search']
+__all__ = ['MAX_FILTER_DEPTH', 'ROW_COLUMNS', 'DOC_COLUMNS', 'ROW_FILES', 'OVERSAMPLE', 'SCAN_MEMORY_LIMIT', 'CHUNK_METADATA',
+           'CHUNK_ROWS_SQL', 'DOC_ROWS_SQL', 'CHUNK_CHECK_SQL', 'METADATA_OBJECTS_SQL', 'MODES', 'MAX_K',
+           'RetrievalWarning', 'Filter', 'Cmp', 'And', 'Or', 'Not', 'F', 'as_filter', 'filter_spec', 'matches',
+           'compile_tree', 'compile_filter', 'check_filter', 'TextColumns', 'ChunkRows', 'VectorIndex', 'build_ivf',
+           'search_ivf', 'quantise', 'search_quantised', 'store_version', 'field_kinds', 'open_index', 'vector_index',
+           'bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms', 'hnsw_index', 'build_indexes', 'HybridParams',
+           'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of', 'linear_fusion', 'search']
 
 # %% ../nbs/05_retrieval.ipynb #71509fca
 class RetrievalWarning(UserWarning):
@@ -285,37 +286,62 @@ def _topk(scores, k: int):
     order = np.argsort(-np.take_along_axis(scores, part, -1), axis=-1, kind="stable")
     return np.take_along_axis(part, order, -1)
 
-ROW_COLUMNS = ("doc_id", "text", "metadata")  # what `ChunkRows` keeps of each chunk (metadata as JSON text)
+ROW_COLUMNS = ("doc_id", "text", "metadata")  # what `ChunkRows` keeps of each chunk as text (metadata: its own JSON, if any)
+DOC_COLUMNS = ("metadata",)  # what it keeps of each document, once: its metadata JSON, shared by the document's chunks
 
-class ChunkRows:
-    "Each chunk's `ROW_COLUMNS` as UTF-8 bytes: one blob per column and an (n + 1, 3) offsets array; a row is three slices."
+class TextColumns:
+    "Columns of UTF-8 strings: one blob per column and an (n + 1, columns) offsets array; row i of column j is one slice."
     def __init__(self,
                  blobs,  # One uint8 array per column (memory-mapped or in memory)
-                 offsets,  # (n + 1, len(ROW_COLUMNS)) int64: row i of column j is blobs[j][offsets[i, j]:offsets[i + 1, j]]
+                 offsets,  # (n + 1, columns) int64: row i of column j is blobs[j][offsets[i, j]:offsets[i + 1, j]]
                 ):
         self.blobs, self.offsets = list(blobs), offsets
 
     def __len__(self) -> int: return len(self.offsets) - 1
 
-    def row(self, i: int) -> tuple[str, ...]:
-        "The columns of row `i`, decoded."
+    def get(self, i: int, j: int) -> str:
+        "Row `i` of column `j`, decoded."
         o = self.offsets
-        return tuple(bytes(b[o[i, j]:o[i + 1, j]]).decode("utf-8") for j, b in enumerate(self.blobs))
+        return bytes(self.blobs[j][o[i, j]:o[i + 1, j]]).decode("utf-8")
 
-class _RowsWriter:
-    "Collect the `ROW_COLUMNS` of Arrow record batches into `ChunkRows`: appended to files in `folder`, or kept in memory."
-    def __init__(self, folder=None):
-        self.folder, self.ends, self.offsets = folder, [0] * len(ROW_COLUMNS), []
-        self.parts: list[list[bytes]] = [[] for _ in ROW_COLUMNS]
-        self.files = None if folder is None else [open(folder / f"rows_{c}.bin", "wb") for c in ROW_COLUMNS]
+class ChunkRows:
+    "Each chunk's document id, text and own metadata (`chunks`), its position and document row (`index`), and every document's metadata once (`docs`)."
+    def __init__(self,
+                 chunks: TextColumns,  # `ROW_COLUMNS` of each chunk
+                 index,  # (n, 2) int64: the chunk's position in its document, and its document's row in `docs` (-1: none)
+                 docs: TextColumns,  # `DOC_COLUMNS` of each document, by row
+                ):
+        self.chunks, self.index, self.docs = chunks, index, docs
 
-    def add(self, columns) -> None:
-        "Append one batch: the Arrow string arrays of `ROW_COLUMNS`, in that order (nulls become empty strings)."
+    def __len__(self) -> int: return len(self.chunks)
+
+    def raw(self, i: int) -> tuple[str, str, str, int, str]:
+        "`(doc_id, text, own metadata, position, document metadata)` of chunk `i`, as stored (JSON text; '' for none)."
+        position, doc = (int(x) for x in self.index[i])
+        return (*(self.chunks.get(i, j) for j in range(len(ROW_COLUMNS))), position, self.docs.get(doc, 0) if doc >= 0 else "")
+
+    def row(self, i: int) -> tuple[str, str, dict[str, Any]]:
+        "`(doc_id, text, metadata)` of chunk `i`: its own metadata, else its document's with its `position`, as `CHUNK_METADATA` reads it."
+        doc_id, text, own, position, doc = self.raw(i)
+        if own: return doc_id, text, json.loads(own)
+        meta = json.loads(doc) if doc else None
+        return doc_id, text, {**(meta if isinstance(meta, dict) else {}), "position": position}
+
+class _ColumnsWriter:
+    "Collect Arrow string arrays into `TextColumns`: appended to `{prefix}_{column}.bin` in `folder`, or kept in memory."
+    def __init__(self, columns: tuple[str, ...], prefix: str, folder=None):
+        self.columns, self.prefix, self.folder = columns, prefix, folder
+        self.ends, self.offsets = [0] * len(columns), []
+        self.parts: list[list[bytes]] = [[] for _ in columns]
+        self.files = None if folder is None else [open(folder / f"{prefix}_{c}.bin", "wb") for c in columns]
+
+    def add(self, arrays) -> None:
+        "Append one batch: one Arrow string array per column, in order (nulls become empty strings)."
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
         offs = []
-        for j, a in enumerate(columns):
+        for j, a in enumerate(arrays):
             if isinstance(a, pa.ExtensionArray): a = a.storage
             a = pc.fill_null(a.cast(pa.large_string()), "")
             o = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset:a.offset + len(a) + 1]
@@ -326,25 +352,34 @@ class _RowsWriter:
             else: self.files[j].write(data)
         self.offsets.append(np.stack([x[:-1] for x in offs], axis=1))
 
-    def finish(self) -> ChunkRows | None:
-        "The rows (in memory); with a folder, close the files, write the offsets and every checksum, and return None."
+    def finish(self) -> TextColumns | None:
+        "The columns (in memory); with a folder, close the files, write the offsets and the checksums, and return None."
         import numpy as np
         offsets = np.concatenate(self.offsets + [np.asarray([self.ends], np.int64)]).astype(np.int64)
         if self.files is None:
-            return ChunkRows([np.frombuffer(b"".join(p), np.uint8) for p in self.parts], offsets)
+            return TextColumns([np.frombuffer(b"".join(p), np.uint8) for p in self.parts], offsets)
         for f in self.files: f.close()
-        np.save(self.folder / "rows_offsets.npy", offsets)
-        for name in ROW_FILES: _write_checksum(self.folder / name)
+        np.save(self.folder / f"{self.prefix}_offsets.npy", offsets)
+        for c in self.columns: _write_checksum(self.folder / f"{self.prefix}_{c}.bin")
+        _write_checksum(self.folder / f"{self.prefix}_offsets.npy")
         return None
 
-ROW_FILES = tuple(f"rows_{c}.bin" for c in ROW_COLUMNS) + ("rows_offsets.npy",)  # the sidecar files of `ChunkRows`
+# the sidecar files of `ChunkRows`
+ROW_FILES = (*(f"rows_{c}.bin" for c in ROW_COLUMNS), "rows_offsets.npy", "rows_index.npy",
+             *(f"docs_{c}.bin" for c in DOC_COLUMNS), "docs_offsets.npy")
+
+def _map_columns(folder, columns: tuple[str, ...], prefix: str) -> TextColumns:
+    "The `TextColumns` `{prefix}_*` of a sidecar folder, memory-mapped."
+    import numpy as np
+    blobs = [np.memmap(folder / f"{prefix}_{c}.bin", np.uint8, mode="r").view(np.ndarray) if (folder / f"{prefix}_{c}.bin").stat().st_size
+             else np.zeros(0, np.uint8) for c in columns]  # plain views of the mappings: slicing a np.memmap is slower
+    return TextColumns(blobs, np.load(folder / f"{prefix}_offsets.npy", mmap_mode="r").view(np.ndarray))
 
 def _map_rows(folder) -> ChunkRows:
     "The `ChunkRows` of a sidecar folder, memory-mapped."
     import numpy as np
-    blobs = [np.memmap(folder / f"rows_{c}.bin", np.uint8, mode="r").view(np.ndarray) if (folder / f"rows_{c}.bin").stat().st_size
-             else np.zeros(0, np.uint8) for c in ROW_COLUMNS]  # plain views of the mappings: slicing a np.memmap is slower
-    return ChunkRows(blobs, np.load(folder / "rows_offsets.npy", mmap_mode="r").view(np.ndarray))
+    return ChunkRows(_map_columns(folder, ROW_COLUMNS, "rows"), np.load(folder / "rows_index.npy", mmap_mode="r").view(np.ndarray),
+                     _map_columns(folder, DOC_COLUMNS, "docs"))
 
 class VectorIndex:
     "Normalised float32 embeddings in one matrix (in memory or memory-mapped), with exact, IVF and quantised top-k search."
@@ -365,6 +400,7 @@ class VectorIndex:
         self.perm = None  # Row of `rows` for each position (None: the same position)
         self.fields: dict[str, list[str]] | None = None  # Metadata field -> the JSON kinds it holds (see `check_filter`)
         self._derived: dict[str, Any] = {}  # quantised codes and the id lookup, made on first use
+        self._lock = threading.RLock()  # one thread at a time makes a derived array (eval runs cases in threads)
 
     def __len__(self) -> int: return len(self.ids)
 
@@ -389,6 +425,13 @@ class VectorIndex:
 
     def derived(self, name: str, shape, dtype, blocks):
         "Array `name` made by `blocks()` (row blocks) from the matrix: kept in memory, or for a sidecar index written once to `name.npy` and mapped."
+        a = self._derived.get(name)
+        if a is not None: return a
+        with self._lock:
+            return self._derive(name, shape, dtype, blocks)
+
+    def _derive(self, name: str, shape, dtype, blocks):
+        "`derived`, under the index's lock: made (or read) once, however many threads ask at the same time."
         import numpy as np
         a = self._derived.get(name)
         if a is not None: return a
@@ -438,7 +481,7 @@ class VectorIndex:
         out = []
         for p, r, s in zip(pos.tolist(), at.tolist(), scores.tolist()):
             doc_id, text, meta = self.rows.row(r)
-            out.append(Source(chunk_id=str(self.ids[p]), doc_id=doc_id, text=text, score=s, metadata=json.loads(meta) if meta else {}))
+            out.append(Source(chunk_id=str(self.ids[p]), doc_id=doc_id, text=text, score=s, metadata=meta))
         return out
 
     def memory(self) -> dict[str, int]:
@@ -467,6 +510,11 @@ def _crc_path(f):
     "The checksum file beside the sidecar file `f`."
     return f.with_name(f.name + ".crc")
 
+def _private(f, suffix: str = ".tmp"):
+    "A temporary name beside `f` that no other process or thread writes (it is renamed over `f` when complete)."
+    import os
+    return f.with_name(f".{f.name}.{os.getpid()}-{threading.get_ident()}{suffix}")
+
 def _file_crcs(f) -> list[int]:
     "CRC-32 of each `_CRC_BLOCK` bytes of the file `f`."
     import zlib
@@ -482,7 +530,7 @@ def _write_checksum(f) -> None:
     "Write `f`'s size and block checksums to its checksum file (temporary file, then renamed)."
     import os
     c = _crc_path(f)
-    tmp = c.with_name(f".{c.name}.{os.getpid()}.tmp")
+    tmp = _private(c)
     tmp.write_text(json.dumps({"size": f.stat().st_size, "block": _CRC_BLOCK, "crc32": _file_crcs(f)}))
     os.replace(tmp, c)
 
@@ -507,7 +555,7 @@ def _checksum_ok(f) -> bool:
         if want["crc32"] != _file_crcs(f): return False
         if _stat_key(f) == before and time.time() - before[3] / 1e9 > 0.05:  # a ctime within one clock tick could repeat
             try:
-                tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
+                tmp = _private(stamp)
                 tmp.write_text(json.dumps(before)); os.replace(tmp, stamp)
             except OSError:
                 pass  # a read-only sidecar: checked in full each time
@@ -524,7 +572,7 @@ def _save_blocks(f, shape, dtype, blocks):
         out = np.empty(shape, dtype); i = 0
         for b in blocks: out[i:i + len(b)] = b; i += len(b)
         return out
-    tmp = f.with_name(f".{f.stem}.{os.getpid()}.tmp.npy")
+    tmp = _private(f, ".tmp.npy")
     try:
         with open(tmp, "wb") as fh:  # plain writes, not a writable mapping: the pages go to the page cache, not this process
             np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
@@ -706,7 +754,6 @@ VectorIndex.quantise, VectorIndex.search_quantised = quantise, search_quantised
 
 # %% ../nbs/05_retrieval.ipynb #b23049e1
 import contextlib
-import threading
 import weakref
 
 
@@ -717,14 +764,23 @@ from .core import stable_hash
 _INDEX_CACHE: dict[tuple[str, str], VectorIndex] = {}
 _INDEX_LOCK = threading.RLock()  # one thread at a time opens, checks or builds a sidecar (eval runs cases in threads)
 SCAN_MEMORY_LIMIT = "64MB"  # DuckDB's buffer pool while the embedding column is read (None: no cap)
-_SIDECAR_FORMAT = 2  # 2: chunk rows, field kinds and a checksum for every file
+_SIDECAR_FORMAT = 3  # 2: chunk rows, field kinds and a checksum for every file; 3: documents' metadata once
 _DB_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> its database file (asked once)
-# The one query the sidecar is read from (id, vector, document, text, metadata): to read them elsewhere, change only this.
 # a chunk's metadata: its own JSON (chunks written outside `ingest`), else its document's (stored once) with its position
 CHUNK_METADATA = "coalesce(c.metadata, json_merge_patch(d.metadata, json_object('position', c.position)))"
-CHUNK_ROWS_SQL = (f"SELECT c.chunk_id, c.embedding, c.doc_id, c.text, {CHUNK_METADATA} AS metadata "
-                  "FROM chunks c LEFT JOIN documents d USING (doc_id)")
-CHUNK_METADATA_SQL = f"SELECT {CHUNK_METADATA} AS metadata FROM chunks c LEFT JOIN documents d USING (doc_id)"  # no vectors read
+# The queries the sidecar is read from: to read chunks elsewhere, change only these. Each document's metadata is read
+# once (`DOC_ROWS_SQL`, by doc_id); a chunk carries only its own metadata, its position and its document's row there.
+CHUNK_ROWS_SQL = ("SELECT c.chunk_id, c.embedding, c.doc_id, c.text, c.metadata, c.position, coalesce(d.doc_row, -1) AS doc_row "
+                  "FROM chunks c LEFT JOIN (SELECT doc_id, row_number() OVER (ORDER BY doc_id) - 1 AS doc_row FROM documents) d "
+                  "USING (doc_id)")
+DOC_ROWS_SQL = "SELECT metadata FROM documents ORDER BY doc_id"
+# the same fields as stored, for a few chunks (the spot check of a mapped sidecar): no window over the documents
+CHUNK_CHECK_SQL = ("SELECT c.chunk_id, c.embedding, c.doc_id, c.text, c.metadata, c.position, d.metadata AS doc_metadata "
+                   "FROM chunks c LEFT JOIN documents d USING (doc_id)")
+# every metadata object some chunk reads, each once: chunks' own, and their documents' (plus one 'position' for those)
+METADATA_OBJECTS_SQL = """SELECT metadata FROM chunks WHERE metadata IS NOT NULL
+    UNION ALL SELECT metadata FROM documents WHERE doc_id IN (SELECT doc_id FROM chunks WHERE metadata IS NULL)
+    UNION ALL (SELECT json_object('position', 0) FROM chunks WHERE metadata IS NULL LIMIT 1)"""
 
 def _db_key(con) -> str:
     "The database file of `con` (or a per-connection name for an in-memory database), asked once per connection."
@@ -768,7 +824,7 @@ _KINDS = {"VARCHAR": "str", "BIGINT": "num", "UBIGINT": "num", "DOUBLE": "num", 
 
 def field_kinds(con) -> dict[str, list[str]]:
     "Each metadata field of the store's chunks and the JSON kinds its values have ('str', 'num', 'bool', 'list', ...; a list's elements too)."
-    rows = con.execute(f"""WITH r AS ({CHUNK_METADATA_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
+    rows = con.execute(f"""WITH r AS ({METADATA_OBJECTS_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
                                             WHERE json_type(r.metadata) = 'OBJECT')
         SELECT key, list(DISTINCT type ORDER BY type) FROM (SELECT key, type FROM e
             UNION ALL SELECT e.key, x.type FROM e, json_each(e.value) x WHERE e.type = 'ARRAY') GROUP BY key ORDER BY key""").fetchall()
@@ -880,20 +936,30 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
                 if i + m > n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
                 x = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(m, EMBEDDING_DIM)
                 norm = np.linalg.norm(x, axis=1, keepdims=True)
-                ids[i:i + m] = batch.column(0).to_numpy(zero_copy_only=False); i += m
+                ids[i:i + m] = batch.column(0).to_numpy(zero_copy_only=False)
+                index[i:i + m, 0] = batch.column(5).to_numpy(zero_copy_only=False)
+                index[i:i + m, 1] = batch.column(6).to_numpy(zero_copy_only=False); i += m
                 out.add([batch.column(j) for j in (2, 3, 4)])
                 yield x / np.where(norm > 0, norm, 1)
         if i != n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
+    def read_docs(docs):  # every document's metadata, once, in the order of CHUNK_ROWS_SQL's doc_row
+        for batch in con.execute(DOC_ROWS_SQL).to_arrow_reader(16384):
+            docs.add([batch.column(0)])
     try:
         fields = field_kinds(con)
-        out = _RowsWriter(tmp)
+        out, docs = _ColumnsWriter(ROW_COLUMNS, "rows", tmp), _ColumnsWriter(DOC_COLUMNS, "docs", tmp)
+        index = np.zeros((n, 2), np.int64)  # each chunk's position and document row
         if tmp is None:
             matrix = _save_blocks(None, (n, EMBEDDING_DIM), np.float32, blocks(out))
+            read_docs(docs)
+            if store_version(con) != version: raise StoreError("the store changed while the vector index was read", hint="search again")
             vi = VectorIndex(ids, matrix, version=version)
-            vi.rows, vi.fields = out.finish(), fields
+            vi.rows, vi.fields = ChunkRows(out.finish(), index, docs.finish()), fields
             return vi
         _save_blocks(tmp / "matrix.npy", (n, EMBEDDING_DIM), np.float32, blocks(out))  # its mapping is dropped at once
-        out.finish(); _save(tmp / "ids.npy", ids)
+        read_docs(docs)
+        if store_version(con) != version: raise StoreError("the store changed while the vector index was read", hint="search again")
+        out.finish(); docs.finish(); _save(tmp / "rows_index.npy", index); _save(tmp / "ids.npy", ids)
         slug = stable_hash(version)
         final = _publish(tmp, root / f"{slug}-flat", dict(format=_SIDECAR_FORMAT, version=version, n=n, dim=EMBEDDING_DIM,
                                                           files=["matrix.npy", "ids.npy", *ROW_FILES], fields=fields))
@@ -916,13 +982,15 @@ def _matches_store(con, vi: VectorIndex, m: int = 16) -> bool:
     import numpy as np
     pos = np.unique(np.linspace(0, len(vi) - 1, m).astype(np.int64))
     ids = [str(i) for i in vi.ids[pos]]
-    got = {r[0]: r[1:] for r in con.execute(f"SELECT * FROM ({CHUNK_ROWS_SQL}) WHERE chunk_id IN ({', '.join('?' * len(ids))})",
+    got = {r[0]: r[1:] for r in con.execute(f"SELECT * FROM ({CHUNK_CHECK_SQL}) WHERE chunk_id IN ({', '.join('?' * len(ids))})",
                                             ids).fetchall()}
     if len(got) != len(ids): return False
     x = np.asarray([got[i][0] for i in ids], dtype=np.float32)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
-    same_rows = all((s.doc_id, s.text, s.metadata) == (got[i][1], got[i][2], json.loads(got[i][3]) if got[i][3] else {})
-                    for i, s in zip(ids, vi.sources(pos, np.zeros(len(pos)))))
+    at = pos if vi.perm is None else np.asarray(vi.perm)[pos]
+    same_rows = all(vi.rows.raw(int(r)) == (got[i][1], got[i][2], got[i][3] or "", got[i][4], got[i][5] or "")
+                    for i, r in zip(ids, at))  # the stored JSON text compared, not parsed
+
     return same_rows and bool(np.allclose(x, vi.matrix[pos], atol=1e-6))
 
 def _open_sidecar(con, root, version: str) -> VectorIndex | None:
@@ -1024,14 +1092,15 @@ class Bm25Postings:
         import numpy as np
         self.k1, self.b = k1, b
         n, avgdl = con.execute("SELECT num_docs, avgdl FROM fts_main_chunks.stats").fetchone()
-        docs = con.execute("SELECT docid, name, len FROM fts_main_chunks.docs ORDER BY docid").to_arrow_table()
-        self.names = np.asarray(docs.column("name").to_pylist(), dtype=object)
-        docid = docs.column("docid").to_numpy(); lens = docs.column("len").to_numpy().astype(np.float64)
+        # fetchnumpy, not Arrow: a cold `aiwb search --mode bm25` does not import pyarrow (~30 ms)
+        docs = con.execute("SELECT docid, name, len FROM fts_main_chunks.docs ORDER BY docid").fetchnumpy()
+        self.names = np.asarray(docs["name"], dtype=object)
+        docid = np.asarray(docs["docid"]); lens = np.asarray(docs["len"], dtype=np.float64)
         self._row = {int(d): i for i, d in enumerate(docid)}
         tf = con.execute("""SELECT t.termid, t.docid, count(*)::DOUBLE AS tf, any_value(d.df)::DOUBLE AS df
-            FROM fts_main_chunks.terms t JOIN fts_main_chunks.dict d USING (termid) GROUP BY ALL ORDER BY ALL""").to_arrow_table()
-        term, doc = tf.column("termid").to_numpy(), tf.column("docid").to_numpy()
-        f, df = tf.column("tf").to_numpy(), tf.column("df").to_numpy()
+            FROM fts_main_chunks.terms t JOIN fts_main_chunks.dict d USING (termid) GROUP BY ALL ORDER BY ALL""").fetchnumpy()
+        term, doc = np.asarray(tf["termid"]), np.asarray(tf["docid"])
+        f, df = np.asarray(tf["tf"]), np.asarray(tf["df"])
         rows = np.searchsorted(docid, doc)
         idf = np.log10((n - df + 0.5) / (df + 0.5) + 1)  # fts uses log base 10: the ranking is the same
         self.weight = idf * (f * (k1 + 1) / (f + k1 * (1 - b + b * lens[rows] / avgdl)))
