@@ -22,10 +22,10 @@ from .embeddings import EMBEDDING_DIM, MODEL_NAME, check_store_model, count_toke
 from .providers import split_sentences
 
 # %% auto #0
-__all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'READ_ATTEMPTS', 'SETTLE_S', 'MAX_JSON_DEPTH', 'STORE_MIGRATIONS',
-           'Limits', 'front_matter', 'read_document', 'Document', 'read_jsonl', 'chunks_with_sizes', 'chunk_text',
-           'text_hash', 'embed_cached', 'IngestReport', 'discover_files', 'corpus_version', 'chunking_key',
-           'ingest_documents', 'ingest', 'chunk_size_figure', 'search']
+__all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'READ_ATTEMPTS', 'SETTLE_S', 'RECENT_S', 'MAX_JSON_DEPTH',
+           'STORE_MIGRATIONS', 'Limits', 'front_matter', 'read_document', 'Document', 'read_jsonl', 'chunks_with_sizes',
+           'chunk_text', 'text_hash', 'embed_cached', 'IngestReport', 'discover_files', 'corpus_version',
+           'chunking_key', 'ingest_documents', 'ingest', 'chunk_size_figure', 'search']
 
 # %% ../nbs/04_store.ipynb #3fb23714
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -33,6 +33,7 @@ HTML_SUFFIXES = (".html", ".htm")
 FILE_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + (".pdf", ".jsonl")
 READ_ATTEMPTS = 5  # Reads of a file that changes while it is read, before it is reported as an error
 SETTLE_S = 0.1  # A file modified less than this many seconds ago is read once it has been quiet that long
+RECENT_S = 5.0  # A file modified less than this many seconds ago (or in the future) is read twice, and used only if both agree
 MAX_JSON_DEPTH = 32  # Deepest nesting of JSON (a JSONL record, metadata) accepted
 
 @dataclass
@@ -81,6 +82,11 @@ def _read_bytes(path: Path, limit: int = Config.max_document_bytes) -> bytes:
             with open(path, "rb") as f:
                 raw = f.read(limit + 1)
             after = path.stat()
+            if len(raw) <= limit and abs(time.time() - after.st_mtime) < RECENT_S:
+                # written lately: the kernel stamps mtime by its clock tick (~4 ms), so a rewrite inside one tick keeps
+                # size and mtime; a second read that differs from the first shows it
+                with open(path, "rb") as f:
+                    if f.read(limit + 1) != raw: continue
         except OSError as e:
             raise InputError(f"{path}: cannot be read ({e.strerror})", hint="check the file's permissions") from None
         if len(raw) > limit:
@@ -387,11 +393,10 @@ def _pieces(sentence: str) -> Iterator[tuple[str, bool]]:
         for i in range(0, len(w), _LONG_WORD):
             yield w[i:i + _LONG_WORD], i == 0
 
-def _split_long(sentence: str, max_tokens: int, words: Callable[[str], int]) -> list[tuple[str, int]]:
-    "Cut a sentence longer than `max_tokens` into word-aligned `(piece, tokens)`, in one pass."
+def _split_long(pieces: list[tuple[str, bool]], sizes: list[int], max_tokens: int) -> list[tuple[str, int]]:
+    "Cut a sentence longer than `max_tokens`, as its `_pieces` and their token `sizes`, into word-aligned `(piece, tokens)`, in one pass."
     out, cur, total = [], [], 0
-    for piece, starts in _pieces(sentence):
-        n = words(piece)
+    for (piece, starts), n in zip(pieces, sizes):
         if cur and total + n > max_tokens:
             out.append(("".join(cur).lstrip(), total)); cur, total = [], 0
         cur.append(" " + piece if starts else piece); total += n
@@ -416,8 +421,10 @@ def chunks_with_sizes(text: str,  # Document text
         first = len(units)
         for s in split_sentences(para):
             s = s if s[-1] in ".!?:;" else s + "."  # a heading ends like a sentence
-            n = sum(map(words, s.split()))
-            for piece, size in (_split_long(s, max_tokens, words) if n > max_tokens else [(s, n)]):
+            pieces = list(_pieces(s))
+            counts = [words(p) for p, _ in pieces]  # each piece counted once (a long sentence is cut by the same counts)
+            n = sum(counts)
+            for piece, size in (_split_long(pieces, counts, max_tokens) if n > max_tokens else [(s, n)]):
                 units.append(piece); sizes.append(size); starts.append(len(units) - 1 == first); para_size.append(0)
         if len(units) > first: para_size[first] = sum(sizes[first:]) + len(units) - first - 1
     chunks, i = [], 0
