@@ -110,7 +110,21 @@ def span(name: str, **attributes: Any):
     "A context manager timing one unit of work as an OpenTelemetry span (a no-op when tracing is off)."
     if _STATE.tracer is None:
         return _NOOP
-    return _STATE.tracer.start_as_current_span(name, attributes={k: _attr(v) for k, v in attributes.items()})
+    return _redacted_span(name, {k: _attr(v) for k, v in attributes.items()})
+
+@contextlib.contextmanager
+def _redacted_span(name: str, attributes: dict[str, Any]):
+    "A current span that records an exception passing through it redacted: OpenTelemetry's own recording would export the raw message and traceback."
+    with _STATE.tracer.start_as_current_span(name, attributes=attributes, record_exception=False,
+                                             set_status_on_exception=False) as s:
+        try:
+            yield s
+        except BaseException as e:
+            from opentelemetry.trace import Status, StatusCode
+            message = redact(str(e))
+            s.add_event("exception", {"exception.type": type(e).__name__, "exception.message": message})
+            s.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: {message}"))
+            raise
 
 def set_attributes(s, **attributes: Any) -> None:
     "Add redacted attributes to span `s` (ignored for the no-op span)."

@@ -139,7 +139,9 @@ def test_planted_keys_never_leak_python_paths(aiwb_home, planted, caplog):
     cfg = load_config()
     con = connect(config=cfg)
     ingest(con, DATA / "corpus", cfg, progress=False)
-    enable_tracing(con)
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    exported = InMemorySpanExporter()  # what an external (OTLP) exporter would be sent: attributes, events, status
+    enable_tracing(con, exporters=[exported])
     try:
         # each provider, sync, streaming and async, through every fault
         a, o = AnthropicProvider(timeout=5), OpenAIProvider(timeout=5)
@@ -176,6 +178,9 @@ def test_planted_keys_never_leak_python_paths(aiwb_home, planted, caplog):
                  name="wrong-key", progress=False)
         flush_tracing()
         n_errors = con.execute("SELECT count(*) FROM eval_cases WHERE error IS NOT NULL").fetchone()[0]
+        spans = exported.get_finished_spans()
+        texts += [s.to_json() for s in spans]
+        assert any(e.name == "exception" for s in spans for e in s.events)  # failures are exported, redacted
     finally:
         disable_tracing()
         con.close()
