@@ -401,6 +401,7 @@ def connect(path: str | Path | None = None,  # Database file, ":memory:", or Non
     except duckdb.Error as e:
         raise _open_error(target, e, read_only) from None
     try:
+        con.execute("SET enable_progress_bar = false")  # DuckDB draws one on stdout for a query over 2 s
         for name in extensions:
             con.execute(f"LOAD '{extension_file(name)}'")
         if read_only:

@@ -77,3 +77,15 @@ def test_extensions_load_offline_into_aiwb_home_only(tmp_path, monkeypatch):
     con.close()
     assert {"vss", "fts"} <= loaded
     assert not (tmp_path / "user" / ".duckdb").exists()
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path):
+    "DuckDB prints a progress bar to stdout for a query over 2 s (seen on a loaded machine in a `--json` output): aiwb's connections turn it off."
+    from aiwb.core import connect, load_config
+    cfg = load_config(env={"AIWB_HOME": str(tmp_path)})
+    con = connect(config=cfg)
+    con.close()
+    for c in (connect(config=cfg, read_only=True), connect(":memory:", config=cfg)):
+        assert c.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+        assert c.cursor().execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+        c.close()
