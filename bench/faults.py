@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiwb.core import AiwbError, Message  # noqa: E402
-from aiwb.llm import AnthropicProvider, OpenAIProvider  # noqa: E402
-from aiwb.reliability import CircuitBreaker, FakeClock, ReliableProvider, RetryPolicy  # noqa: E402
-from aiwb.testing import FaultSchedule, LocalLLMServer  # noqa: E402
+from aiwb.providers.llm import AnthropicProvider, OpenAIProvider  # noqa: E402
+from aiwb.reliability.retry import CircuitBreaker, FakeClock, ReliableProvider, RetryPolicy  # noqa: E402
+from aiwb.providers.fakes import FaultSchedule, LocalLLMServer  # noqa: E402
 
 KEY = "sk-bench-local-key"
 RATES = {"429": 0.10, "503": 0.05, "hang": 0.02, "500": 0.01, "529": 0.01, "slow": 0.01, "reset": 0.01,
@@ -82,7 +82,7 @@ def run_sdk(n, seed, outage, max_retries):
     client = anthropic.Anthropic(api_key=KEY, base_url=srvs[0].url, max_retries=max_retries, timeout=REAL_TIMEOUT)
     ok = opaque = cost = 0
     lat = []
-    from aiwb.prices import cost_usd
+    from aiwb.providers.prices import cost_usd
     from aiwb.core import Usage
     for i in range(n):
         set_outage(srvs[0], i, outage, seed)

@@ -1,7 +1,7 @@
-"""Import time of `aiwb` and `aiwb.patterns` against a bare interpreter start, measured in the same run.
+"""Import time of `aiwb` and `aiwb.explorers.patterns` against a bare interpreter start, measured in the same run.
 
 Usage: .venv/bin/python bench/import_time.py [--runs 15]
-Prints the median wall time of `python -c "import aiwb, aiwb.patterns"`, of `python -c "pass"` (the baseline),
+Prints the median wall time of `python -c "import aiwb, aiwb.explorers.patterns"`, of `python -c "pass"` (the baseline),
 their difference (what aiwb adds) and the ratio. Target: the import command under 0.5 s.
 """
 import argparse
@@ -25,14 +25,14 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=15)
     args = p.parse_args()
     rows = [("python -c pass (baseline)", median_seconds("pass", args.runs)),
-            ("import aiwb, aiwb.patterns", median_seconds("import aiwb, aiwb.patterns", args.runs)),
+            ("import aiwb, aiwb.explorers.patterns", median_seconds("import aiwb, aiwb.explorers.patterns", args.runs)),
             ("import aiwb.cli", median_seconds("import aiwb.cli", args.runs))]
     base = rows[0][1]
     print(f"{'command':32} {'median s':>9} {'added s':>8} {'ratio':>6}")
     for name, t in rows:
         print(f"{name:32} {t:9.3f} {t - base:8.3f} {t / base:6.2f}")
     ok = rows[1][1] < 0.5
-    print(f"target: import aiwb, aiwb.patterns < 0.5 s: {'met' if ok else 'NOT met'}")
+    print(f"target: import aiwb, aiwb.explorers.patterns < 0.5 s: {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":

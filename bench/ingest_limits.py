@@ -64,7 +64,7 @@ def _real_text(size: int) -> str:
 def case(name: str, limit_mb: float) -> dict:
     "Run one case in this (child) process; return its outcome."
     from aiwb.core import connect, load_config
-    from aiwb.store import ingest
+    from aiwb.data.store import ingest
     tmp = Path(tempfile.mkdtemp(prefix="aiwb-limits-"))
     docs = tmp / "docs"; docs.mkdir()
     (docs / "good.md").write_text("# Good\nThe breaker opens after five failures.")
@@ -108,7 +108,7 @@ def case(name: str, limit_mb: float) -> dict:
 def chunking(kind: str, size: int) -> dict:
     "Chunking alone (and one tokenizer pass, the baseline) over `size` bytes of real or hostile text."
     from aiwb.embeddings import count_tokens
-    from aiwb.store import chunks_with_sizes
+    from aiwb.data.store import chunks_with_sizes
     if kind == "real":
         text = _real_text(size)
     else:

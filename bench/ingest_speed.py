@@ -34,7 +34,7 @@ def main() -> None:
     os.environ["AIWB_TORCH_THREADS"] = os.environ["AIWB_EMBED_THREADS"] = str(args.threads)
     from aiwb.core import connect, load_config
     from aiwb.embeddings import load_encoder, load_model
-    from aiwb.store import chunk_text, ingest_documents, read_jsonl
+    from aiwb.data.store import chunk_text, ingest_documents, read_jsonl
 
     docs = []
     for d in read_jsonl(shared_data() / "scifact" / "corpus.jsonl"):

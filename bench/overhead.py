@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiwb.cache import CachedAnswerer, ExactCache, request_key  # noqa: E402
+from aiwb.reliability.cache import CachedAnswerer, ExactCache, request_key  # noqa: E402
 from aiwb.core import Completion, Message, Usage, connect, load_config  # noqa: E402
-from aiwb.reliability import (CallBudget, CircuitBreaker, RateLimiter, ReliableProvider, RetryPolicy,  # noqa: E402
+from aiwb.reliability.retry import (CallBudget, CircuitBreaker, RateLimiter, ReliableProvider, RetryPolicy,  # noqa: E402
                               retry_call)
 
 

@@ -2,7 +2,7 @@
 
 Each STS-B pair is read as (cached question, new question). Score >= 4 means "the same question" (a hit is
 right), score <= 2 means "a different question" (a hit is wrong); pairs in between are left out. A pair hits
-when cosine >= threshold (and, with verification, `aiwb.cache.near_miss_reason` finds no difference).
+when cosine >= threshold (and, with verification, `aiwb.reliability.cache.near_miss_reason` finds no difference).
 Thresholds are chosen on train + dev only (the lowest threshold whose Wilson 95 % lower bound of precision on
 train+dev reaches 0.99; `--no-margin` uses the point estimate on each split); the test split is only reported. Also runs bench/near_miss_pairs.tsv (pairs that must never hit).
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from aiwb.cache import near_miss_reason  # noqa: E402
+from aiwb.reliability.cache import near_miss_reason  # noqa: E402
 from aiwb.embeddings import embed  # noqa: E402
 
 

@@ -33,9 +33,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from aiwb.core import Completion, Message, Source, connect, load_config  # noqa: E402
 from aiwb.eval import (EvalTarget, compare, comparison_table, load_squad, print_table, run_eval,  # noqa: E402
                        summarize)
-from aiwb.pipeline import RAGPipeline  # noqa: E402
-from aiwb.providers import ExtractiveBaseline, split_sentences  # noqa: E402
-from aiwb.store import corpus_version, ingest, search  # noqa: E402
+from aiwb.orchestration.pipeline import RAGPipeline  # noqa: E402
+from aiwb.providers.base import ExtractiveBaseline, split_sentences  # noqa: E402
+from aiwb.data.store import corpus_version, ingest, search  # noqa: E402
 
 PUBLISHED = [  # EM, F1 on these 5,397 questions (shared/data/README.md); sliding window: SQuAD paper, full dev
     ("Logistic regression (SQuAD paper)", 38.52, 48.72),
@@ -69,7 +69,7 @@ class BM25:
     def __init__(self, con, k1: float = 0.9, b: float = 0.4):
         import math
         from collections import Counter
-        from aiwb.providers import content_words
+        from aiwb.providers.base import content_words
         rows = con.execute("SELECT chunk_id, doc_id, text FROM chunks ORDER BY chunk_id").fetchall()
         self.chunks = {c: Source(c, d, t) for c, d, t in rows}
         self.postings: dict[str, list[tuple[str, int]]] = {}
@@ -160,7 +160,7 @@ def warm_embeddings(con, questions: list[str], cache_file: Path) -> int:
     computed in a fraction of the time (one forward pass per 128 texts instead of one per question)."""
     import numpy as np
     import aiwb.embeddings as E
-    import aiwb.store as S
+    import aiwb.data.store as S
     raw = E.embed
     chunks = con.execute("SELECT text, embedding FROM chunks").fetchall()
     vecs = {t: np.asarray(v, dtype=np.float32) for t, v in chunks}  # chunk vectors are already in the store

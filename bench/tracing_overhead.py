@@ -22,8 +22,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from aiwb.core import connect, load_config  # noqa: E402
 from aiwb.eval import load_cases  # noqa: E402
 from aiwb.observability import tracing_overhead  # noqa: E402
-from aiwb.pipeline import RAGPipeline  # noqa: E402
-from aiwb.store import ingest  # noqa: E402
+from aiwb.orchestration.pipeline import RAGPipeline  # noqa: E402
+from aiwb.data.store import ingest  # noqa: E402
 
 
 def skip_pandas_lookups() -> None:

@@ -6,7 +6,7 @@ import sys
 import time
 
 from aiwb.core import Completion, Source, connect, load_config
-from aiwb.pipeline import GoldenCase
+from aiwb.orchestration.pipeline import GoldenCase
 
 db, n, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 cases = [GoldenCase(id=f"q{i:03d}", input=f"What is item {i}?", reference=f"answer {i}" if i % 3 else "wrong",

@@ -36,7 +36,7 @@ def home(aiwb_home):
 @pytest.fixture
 def server():
     "A local provider server speaking the Anthropic and OpenAI wire protocols, on 127.0.0.1."
-    from aiwb.testing import LocalLLMServer
+    from aiwb.providers.fakes import LocalLLMServer
     with LocalLLMServer(api_key=KEY, retry_after=0.3, hang_s=2.0) as s:
         yield s
 
@@ -44,7 +44,7 @@ def server():
 @pytest.fixture
 def server2():
     "A second, independent local provider server (for endpoint fallback)."
-    from aiwb.testing import LocalLLMServer
+    from aiwb.providers.fakes import LocalLLMServer
     with LocalLLMServer(api_key=KEY, retry_after=0.3, hang_s=2.0) as s:
         yield s
 

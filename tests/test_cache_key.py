@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from aiwb.cache import CachedAnswerer, ExactCache, SemanticCache
+from aiwb.reliability.cache import CachedAnswerer, ExactCache, SemanticCache
 from aiwb.core import InputError, connect, load_config
-from aiwb.pipeline import RAGPipeline
-from aiwb.providers import ExtractiveBaseline
-from aiwb.retrieval import F
-from aiwb.store import ingest
+from aiwb.orchestration.pipeline import RAGPipeline
+from aiwb.providers.base import ExtractiveBaseline
+from aiwb.data.retrieval import F
+from aiwb.data.store import ingest
 
 RECORDS = [
     {"id": "alice-refunds", "tenant": "alice", "text": "Alice Corp refunds are accepted within 30 days of delivery."},

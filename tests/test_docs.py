@@ -91,11 +91,11 @@ def site():
 
 
 def test_site_shows_the_eval_dashboard_trace_waterfall_and_pattern_form(site):
-    for page in ("06_eval.html", "07_observability.html", "04_store.html"):
+    for page in ("60_eval.html", "70_observability.html", "10_store.html"):
         html = (site / page).read_text(encoding="utf-8")
         assert 'class="plotly-graph-div"' in html and "Plotly.newPlot" in html, page
     assert (site / "plotly.min.js").stat().st_size > 1_000_000
-    patterns = (site / "01_patterns.html").read_text(encoding="utf-8")
+    patterns = (site / "80_patterns.html").read_text(encoding="utf-8")
     assert "VBox(children=" not in patterns
     assert 'class="widget-snapshot"' in patterns and "live in JupyterLab" in patterns
     assert "high volume" in patterns and "fine_tuned" in patterns
@@ -126,6 +126,6 @@ def test_no_page_loads_a_script_or_style_from_the_web(site):
 
 
 def test_symbol_links_point_at_the_sites_own_pages(site):
-    core = (site / "02_providers.html").read_text(encoding="utf-8")
+    core = (site / "20_providers.html").read_text(encoding="utf-8")
     assert 'href="00_core.html#completion"' in core
     assert "aiwb.github.io" not in "".join(p.read_text(encoding="utf-8") for p in site.glob("*.html"))

@@ -8,8 +8,8 @@ import pytest
 
 from aiwb.core import connect, load_config
 from aiwb.eval import CASES_ERRORED, GATE_FAILED
-from aiwb.store import ingest
-from aiwb.testing import FaultSchedule, LocalLLMServer
+from aiwb.data.store import ingest
+from aiwb.providers.fakes import FaultSchedule, LocalLLMServer
 
 from conftest import DATA, KEY, run_cli
 

@@ -59,7 +59,7 @@ def test_cli_gate_pass_and_fail(tmp_path, monkeypatch):
     "A real run over the bundled corpus: an impossible gate exits 1, a lenient one 0."
     from pathlib import Path
     from aiwb.core import connect, load_config
-    from aiwb.store import ingest
+    from aiwb.data.store import ingest
     repo = Path(__file__).resolve().parents[1]
     monkeypatch.setenv("AIWB_HOME", str(tmp_path / "home"))
     cfg = load_config()

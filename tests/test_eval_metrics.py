@@ -1,7 +1,7 @@
 "Per-case coverage metrics, retrieval metrics and summaries on hand-made completions (no model needed)."
 from aiwb.core import Completion, connect, load_config
 from aiwb.eval import bootstrap_ci, run_eval, score_case, summarize
-from aiwb.pipeline import GoldenCase
+from aiwb.orchestration.pipeline import GoldenCase
 
 
 def test_coverage_fields():

@@ -3,7 +3,7 @@ import csv
 
 import pytest
 
-from aiwb.cache import near_miss_reason
+from aiwb.reliability.cache import near_miss_reason
 
 from conftest import ROOT
 

@@ -69,7 +69,7 @@ def test_spans_and_ledger_in_duckdb_are_redacted(tmp_path):
 def test_eval_rows_redact_errors(tmp_path):
     from aiwb.core import connect, load_config
     from aiwb.eval import case_rows, run_eval
-    from aiwb.pipeline import GoldenCase
+    from aiwb.orchestration.pipeline import GoldenCase
     con = connect(config=load_config(env={"AIWB_HOME": str(tmp_path)}))
 
     def broken(q):

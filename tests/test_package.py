@@ -12,13 +12,13 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_import_aiwb_and_patterns_is_light():
-    mods = _modules_after("import aiwb, aiwb.patterns, aiwb.core, aiwb.cli")
+    mods = _modules_after("import aiwb, aiwb.explorers.patterns, aiwb.core, aiwb.cli")
     heavy = {"torch", "sentence_transformers", "transformers", "duckdb", "plotly", "numpy", "ipywidgets", "anthropic", "openai"}
     assert not heavy & mods, f"imported eagerly: {sorted(heavy & mods)}"
 
 
 def test_runtime_imports_no_dev_tools():
-    mods = _modules_after("import aiwb.core, aiwb.embeddings, aiwb.patterns, aiwb.providers, aiwb.store, aiwb.pipeline, aiwb.cli")
+    mods = _modules_after("import aiwb.core, aiwb.embeddings, aiwb.explorers.patterns, aiwb.providers.base, aiwb.data.store, aiwb.orchestration.pipeline, aiwb.cli")
     assert not {"nbdev", "fastcore", "execnb"} & {m.split(".")[0] for m in mods}
 
 
@@ -31,7 +31,7 @@ def test_every_exported_module_comes_from_a_notebook():
 
 
 def test_bundled_golden_set_is_valid():
-    from aiwb.pipeline import load_golden
+    from aiwb.orchestration.pipeline import load_golden
     cases = load_golden(DATA / "golden.jsonl")
     assert len(cases) >= 20 and sum(c.expect_abstain for c in cases) >= 2
     for c in cases:

@@ -1,5 +1,5 @@
 """pgvector store on a real PostgreSQL started here (initdb + pg_ctl, 127.0.0.1, a free port): the compiled JSONB filters
-agree with `aiwb.retrieval.matches` on the same adversarial generators as the DuckDB compiler, nothing injects, and
+agree with `aiwb.data.retrieval.matches` on the same adversarial generators as the DuckDB compiler, nothing injects, and
 search returns the same top-k as DuckDB's exact vector search on the bundled corpus, with and without filters.
 
 Needs the PostgreSQL server binaries and pgvector (`make pgvector`). Without them these tests FAIL with the reason;
@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from aiwb.core import DependencyError, InputError, StoreError, connect, load_config
 from aiwb.embeddings import embed
-from aiwb.retrieval import CHUNK_METADATA, F, matches, search
+from aiwb.data.retrieval import CHUNK_METADATA, F, matches, search
 from test_retrieval_filters import FILTERS, KEYS, ROWS, SCALAR, STORED, list_field_cases  # the generators used for DuckDB
-from aiwb.retrieval import And, Cmp, Not, Or
+from aiwb.data.retrieval import And, Cmp, Not, Or
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = os.environ.get("AIWB_SKIP_PG") == "1"
@@ -65,7 +65,7 @@ def pg_dsn():
     "A real PostgreSQL with pgvector for this test session, stopped and deleted at the end."
     if SKIP:
         pytest.skip("AIWB_SKIP_PG=1: PostgreSQL tests skipped on purpose")
-    from aiwb.pgvector import pg_missing, temporary_postgres
+    from aiwb.data.pgvector import pg_missing, temporary_postgres
     why = pg_missing()
     if why:
         pytest.fail(f"{why}: install PostgreSQL 15 and run `make pgvector`, or set AIWB_SKIP_PG=1 to skip the pgvector tests",
@@ -92,7 +92,7 @@ def pg(pg_dsn):
 
 
 def sql_matches(pg, flt, rows):
-    from aiwb.pgvector import compile_pg_filter
+    from aiwb.data.pgvector import compile_pg_filter
     with pg.transaction():
         pg.execute("DELETE FROM t")
         with pg.cursor() as cur:
@@ -139,7 +139,7 @@ def test_strings_with_nul_in_filters(pg):
 @given(flt=FILTERS, marker=st.text(min_size=1, max_size=5).map(lambda t: "ZQ\u00a7" + t))
 def test_values_and_keys_are_never_spliced(flt, marker):
     "A marker put in a key and in a value shows up among the parameters, never in the SQL text."
-    from aiwb.pgvector import compile_pg_filter
+    from aiwb.data.pgvector import compile_pg_filter
     sql, params = compile_pg_filter(flt & (F(marker) == marker) & F("k").isin([marker]) & F(marker).contains(marker))
     assert "ZQ\u00a7" not in sql and sql.count("%s") == len(params)
     if "\x00" not in marker:  # a value with U+0000 is decided by the compiler, not bound (PostgreSQL text cannot hold it)
@@ -174,8 +174,8 @@ FILTERS_CORPUS = [None, F("title").contains("DuckDB"), F("doc_id").isin(["data-b
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, pg_dsn):
     "The bundled corpus ingested into DuckDB (the store of record) and synchronised to PostgreSQL."
-    from aiwb.pgvector import PgVectorStore
-    from aiwb.store import ingest
+    from aiwb.data.pgvector import PgVectorStore
+    from aiwb.data.store import ingest
     cfg = load_config(env={"AIWB_HOME": str(tmp_path_factory.mktemp("pgcorpus"))})
     db = connect(config=cfg)
     ingest(db, ROOT / "data" / "corpus", config=cfg)
@@ -235,7 +235,7 @@ def test_bad_input_is_refused(corpus):
 
 def test_k_and_filter_fields_are_checked_as_in_duckdb(corpus):
     "Issue 9: k is bounded by MAX_K, and a field no chunk has is an InputError naming the fields (kept by sync_from)."
-    from aiwb.retrieval import RetrievalWarning
+    from aiwb.data.retrieval import RetrievalWarning
     _, store, _ = corpus
     with pytest.raises(InputError, match="MAX_K"): store.search("q", k=10 ** 8, query_vector=np.ones(384))
     with pytest.raises(InputError, match="did you mean 'title'") as e:
@@ -248,8 +248,8 @@ def test_k_and_filter_fields_are_checked_as_in_duckdb(corpus):
 
 def test_a_failed_sync_changes_nothing_and_a_removal_is_synced(pg_dsn, tmp_path):
     "One transaction: a chunk PostgreSQL cannot store aborts the whole sync; a document removed in DuckDB is deleted."
-    from aiwb.pgvector import PgVectorStore
-    from aiwb.store import ingest
+    from aiwb.data.pgvector import PgVectorStore
+    from aiwb.data.store import ingest
     cfg = load_config(env={"AIWB_HOME": str(tmp_path / "home")})
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -276,7 +276,7 @@ def test_a_failed_sync_changes_nothing_and_a_removal_is_synced(pg_dsn, tmp_path)
 
 
 def test_unreachable_server_is_a_store_error():
-    from aiwb.pgvector import PgVectorStore
+    from aiwb.data.pgvector import PgVectorStore
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
@@ -285,10 +285,10 @@ def test_unreachable_server_is_a_store_error():
 
 
 def test_driver_is_imported_lazily_and_its_absence_is_explained():
-    code = ("import sys, aiwb, aiwb.pgvector, aiwb.retrieval; assert 'psycopg' not in sys.modules\n"
+    code = ("import sys, aiwb, aiwb.data.pgvector, aiwb.data.retrieval; assert 'psycopg' not in sys.modules\n"
             "sys.modules['psycopg'] = None\n"
             "from aiwb.core import DependencyError\n"
-            "try:\n    aiwb.pgvector.PgVectorStore('host=127.0.0.1')\n"
+            "try:\n    aiwb.data.pgvector.PgVectorStore('host=127.0.0.1')\n"
             "except DependencyError as e:\n    assert 'psycopg' in str(e) and 'aiwb[pgvector]' in e.hint; print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr

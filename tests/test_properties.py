@@ -1,7 +1,7 @@
 "Property tests: invariants of the breaker, the budget book and the rate limiter under random operation sequences."
 from hypothesis import given, settings, strategies as st
 
-from aiwb.reliability import BudgetBook, CircuitBreaker, CircuitOpenError, FakeClock, LimitExceeded, RateLimiter
+from aiwb.reliability.retry import BudgetBook, CircuitBreaker, CircuitOpenError, FakeClock, LimitExceeded, RateLimiter
 
 ops = st.lists(st.one_of(st.just(("acquire",)), st.tuples(st.just("finish"), st.booleans()),
                          st.tuples(st.just("advance"), st.floats(0, 20))), max_size=80)

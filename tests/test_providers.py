@@ -5,9 +5,9 @@ import time
 import pytest
 
 from aiwb.core import ConfigError, Message, Source
-from aiwb.llm import AnthropicProvider, OpenAIProvider, ProviderError, Tool, ToolCallMessage, ToolResultMessage
-from aiwb.providers import get_provider
-from aiwb.testing import FaultSchedule
+from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError, Tool, ToolCallMessage, ToolResultMessage
+from aiwb.providers.base import get_provider
+from aiwb.providers.fakes import FaultSchedule
 
 from conftest import KEY
 

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from aiwb.core import Message
-from aiwb.llm import AnthropicProvider, OpenAIProvider, ProviderError
-from aiwb.reliability import (AllRoutesFailed, BudgetBook, CircuitBreaker, CircuitOpenError, FakeClock, LimitExceeded,
+from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError
+from aiwb.reliability.retry import (AllRoutesFailed, BudgetBook, CircuitBreaker, CircuitOpenError, FakeClock, LimitExceeded,
                               RateLimiter, ReliableProvider, RetryPolicy)
 
 from conftest import KEY

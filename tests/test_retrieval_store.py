@@ -8,7 +8,7 @@ import pytest
 from aiwb.core import InputError, StoreError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
 from conftest import insert_chunks
-from aiwb.retrieval import F, bm25_index, build_indexes, hnsw_index, search, vector_index
+from aiwb.data.retrieval import F, bm25_index, build_indexes, hnsw_index, search, vector_index
 
 
 def fill(con, n=300, seed=0):

@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from aiwb import retrieval as R
+from aiwb.data import retrieval as R
 from aiwb.core import InputError, StoreError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
-from aiwb.retrieval import MAX_FILTER_DEPTH, MAX_K, MODES, F, RetrievalWarning, as_filter, build_indexes, search, vector_index
+from aiwb.data.retrieval import MAX_FILTER_DEPTH, MAX_K, MODES, F, RetrievalWarning, as_filter, build_indexes, search, vector_index
 from conftest import insert_chunks, run_cli
 
 

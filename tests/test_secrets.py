@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from aiwb.cache import CachedAnswerer, ExactCache, SemanticCache
+from aiwb.reliability.cache import CachedAnswerer, ExactCache, SemanticCache
 from aiwb.core import connect, load_config, Message
 from aiwb.eval import EvalTarget, load_cases, run_eval
-from aiwb.llm import AnthropicProvider, OpenAIProvider, ProviderError
+from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError
 from aiwb.observability import (Observer, configure_logging, disable_tracing, enable_tracing, flush_tracing, redact,
                                 register_secret)
-from aiwb.pipeline import RAGPipeline
-from aiwb.reliability import AllRoutesFailed, FakeClock, ReliableProvider, RetryPolicy
-from aiwb.store import ingest
-from aiwb.testing import FAULTS, FaultSchedule, LocalLLMServer
+from aiwb.orchestration.pipeline import RAGPipeline
+from aiwb.reliability.retry import AllRoutesFailed, FakeClock, ReliableProvider, RetryPolicy
+from aiwb.data.store import ingest
+from aiwb.providers.fakes import FAULTS, FaultSchedule, LocalLLMServer
 
 from conftest import DATA, KEY, run_cli
 

@@ -2,8 +2,8 @@
 import json
 
 from aiwb.core import connect, load_config
-from aiwb.retrieval import F, search
-from aiwb.store import _tiny_pdf, ingest
+from aiwb.data.retrieval import F, search
+from aiwb.data.store import _tiny_pdf, ingest
 
 
 def test_mixed_folder(tmp_path):

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from aiwb.core import connect, load_config
-from aiwb.store import corpus_version, ingest
+from aiwb.data.store import corpus_version, ingest
 
 WORKER = textwrap.dedent("""
-    import sys, aiwb.store as store
+    import sys, aiwb.data.store as store
     from aiwb.core import connect, load_config
     real = store._write_batch
     def announced(*a, **kw):

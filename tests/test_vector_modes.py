@@ -11,8 +11,8 @@ import pytest
 
 from aiwb.core import connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
-from aiwb import retrieval as R
-from aiwb.retrieval import F, VectorIndex, search, vector_index
+from aiwb.data import retrieval as R
+from aiwb.data.retrieval import F, VectorIndex, search, vector_index
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def test_sidecar_served_to_another_process(con, tmp_path):
     pos, _ = vi.search(x[:5], k=1)
     expect = [str(vi.ids[p]) for p in pos[:, 0]]
     con.close()
-    code = ("import sys, json, numpy as np\nfrom aiwb.core import connect, load_config\nfrom aiwb.retrieval import vector_index\n"
+    code = ("import sys, json, numpy as np\nfrom aiwb.core import connect, load_config\nfrom aiwb.data.retrieval import vector_index\n"
             "con = connect(config=load_config(env={'AIWB_HOME': sys.argv[1]}), read_only=True)\n"
             "vi = vector_index(con)\nx = np.load(sys.argv[2])\n"
             "print(json.dumps([str(vi.path), [str(vi.ids[p]) for p in vi.search(x, k=1)[0][:, 0]]]))")
@@ -319,7 +319,7 @@ def test_threads_making_the_same_derived_array_at_once_get_it_whole(con):
 
 def test_document_metadata_is_kept_once_in_the_sidecar(tmp_path):
     "A document's metadata is stored once in DuckDB and once beside the vectors, not copied into each chunk row (a 5 MB field took 3.4 GB)."
-    from aiwb.store import Document, ingest_documents
+    from aiwb.data.store import Document, ingest_documents
     R._INDEX_CACHE.clear()
     cfg = load_config(env={"AIWB_HOME": str(tmp_path)}, max_metadata_bytes=2_000_000)
     con = connect(config=cfg)
