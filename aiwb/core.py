@@ -16,12 +16,13 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 # %% auto #0
 __all__ = ['CONFIG_BOUNDS', 'Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError',
            'aiwb_home', 'Config', 'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion',
-           'stable_hash', 'interactive', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect']
+           'stable_hash', 'interactive', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect',
+           'patch_to']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
 class AiwbError(Exception):
@@ -417,3 +418,11 @@ def connect(path: str | Path | None = None,  # Database file, ":memory:", or Non
         con.close()
         raise
     return con
+
+# %% ../nbs/00_core.ipynb #6a5ab3fc
+def patch_to(cls: type):
+    "Decorator: add the function it decorates to `cls` as a method of the same name, and return the function."
+    def add(fn: Callable) -> Callable:
+        setattr(cls, fn.__name__, fn)
+        return fn
+    return add
