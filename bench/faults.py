@@ -29,7 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from aiwb.core import AiwbError, Message  # noqa: E402
 from aiwb.providers.llm import AnthropicProvider, OpenAIProvider  # noqa: E402
-from aiwb.reliability.retry import CircuitBreaker, FakeClock, ReliableProvider, RetryPolicy  # noqa: E402
+from aiwb.reliability.breaker import CircuitBreaker  # noqa: E402
+from aiwb.reliability.chain import ReliableProvider  # noqa: E402
+from aiwb.reliability.retry import FakeClock, RetryPolicy  # noqa: E402
 from aiwb.providers.fakes import FaultSchedule, LocalLLMServer  # noqa: E402
 
 KEY = "sk-bench-local-key"

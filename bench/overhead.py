@@ -19,8 +19,10 @@ sys.path.insert(0, str(ROOT))
 
 from aiwb.reliability.cache import CachedAnswerer, ExactCache, request_key  # noqa: E402
 from aiwb.core import Completion, Message, Usage, connect, load_config  # noqa: E402
-from aiwb.reliability.retry import (CallBudget, CircuitBreaker, RateLimiter, ReliableProvider, RetryPolicy,  # noqa: E402
-                              retry_call)
+from aiwb.reliability.breaker import CircuitBreaker  # noqa: E402
+from aiwb.reliability.chain import ReliableProvider  # noqa: E402
+from aiwb.reliability.limits import RateLimiter  # noqa: E402
+from aiwb.reliability.retry import CallBudget, RetryPolicy, retry_call  # noqa: E402
 
 
 class NoOp:

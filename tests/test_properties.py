@@ -1,7 +1,9 @@
 "Property tests: invariants of the breaker, the budget book and the rate limiter under random operation sequences."
 from hypothesis import given, settings, strategies as st
 
-from aiwb.reliability.retry import BudgetBook, CircuitBreaker, CircuitOpenError, FakeClock, LimitExceeded, RateLimiter
+from aiwb.reliability.breaker import CircuitBreaker, CircuitOpenError
+from aiwb.reliability.limits import BudgetBook, LimitExceeded, RateLimiter
+from aiwb.reliability.retry import FakeClock
 
 ops = st.lists(st.one_of(st.just(("acquire",)), st.tuples(st.just("finish"), st.booleans()),
                          st.tuples(st.just("advance"), st.floats(0, 20))), max_size=80)

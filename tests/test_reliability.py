@@ -8,8 +8,10 @@ import pytest
 
 from aiwb.core import Message
 from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError
-from aiwb.reliability.retry import (AllRoutesFailed, BudgetBook, CircuitBreaker, CircuitOpenError, FakeClock, LimitExceeded,
-                              RateLimiter, ReliableProvider, RetryPolicy)
+from aiwb.reliability.breaker import CircuitBreaker, CircuitOpenError
+from aiwb.reliability.chain import AllRoutesFailed, ReliableProvider
+from aiwb.reliability.limits import BudgetBook, LimitExceeded, RateLimiter
+from aiwb.reliability.retry import FakeClock, RetryPolicy
 
 from conftest import KEY
 

@@ -16,7 +16,8 @@ from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError
 from aiwb.observability import (Observer, configure_logging, disable_tracing, enable_tracing, flush_tracing, redact,
                                 register_secret)
 from aiwb.orchestration.pipeline import RAGPipeline
-from aiwb.reliability.retry import AllRoutesFailed, FakeClock, ReliableProvider, RetryPolicy
+from aiwb.reliability.chain import AllRoutesFailed, ReliableProvider
+from aiwb.reliability.retry import FakeClock, RetryPolicy
 from aiwb.data.store import ingest
 from aiwb.providers.fakes import FAULTS, FaultSchedule, LocalLLMServer
 
