@@ -15,8 +15,9 @@ from typing import Any, Callable, Protocol, runtime_checkable
 from ..core import Completion, InputError, Message, Source, Usage
 
 # %% auto #0
-__all__ = ['ABSTAIN_TEXT', 'PROVIDERS', 'Provider', 'last_user_message', 'content_words', 'split_sentences', 'answer_type_bonus',
-           'question_type', 'extract_span', 'ExtractiveBaseline', 'register_provider', 'get_provider']
+__all__ = ['ABSTAIN_TEXT', 'PROVIDERS', 'Provider', 'AsyncProvider', 'last_user_message', 'content_words', 'split_sentences',
+           'answer_type_bonus', 'question_type', 'extract_span', 'ExtractiveBaseline', 'register_provider',
+           'get_provider']
 
 # %% ../../nbs/20_providers.ipynb #d4c4a7d7
 @runtime_checkable
@@ -29,6 +30,16 @@ class Provider(Protocol):
                  context: list[Source] | None = None, max_tokens: int = 512,
                  temperature: float = 0.0) -> Completion:
         "Answer the last user message, optionally grounded in `context`."
+        ...
+
+# %% ../../nbs/20_providers.ipynb #c883deb9
+@runtime_checkable
+class AsyncProvider(Protocol):
+    "A provider that also answers under asyncio (the SDK providers); others run `complete` in a worker thread."
+    async def acomplete(self, messages: list[Message], *, system: str | None = None,
+                        context: list[Source] | None = None, max_tokens: int = 512,
+                        temperature: float = 0.0, timeout: float | None = None) -> Completion:
+        "The asyncio version of `complete`."
         ...
 
 # %% ../../nbs/20_providers.ipynb #59d582bd
@@ -185,6 +196,7 @@ def extract_span(sentence: str,  # The sentence that answers
 class ExtractiveBaseline:
     "Offline baseline: answers with the best-supported sentence of the context, or abstains."
     name = "local"
+    is_remote = False  # runs here: no network call, no cost
 
     def __init__(self,
                  model: str = "extractive-baseline",  # Name reported in completions
@@ -225,7 +237,9 @@ class ExtractiveBaseline:
 
     def complete(self, messages: list[Message], *, system: str | None = None,
                  context: list[Source] | None = None, max_tokens: int = 512,
-                 temperature: float = 0.0) -> Completion:
+                 temperature: float = 0.0,
+                 timeout: float | None = None,  # Accepted as every provider does; a local answer needs none
+                ) -> Completion:
         "Answer the last user message from `context` with one verbatim sentence, or abstain."
         from aiwb.embeddings import count_tokens
         start = time.perf_counter()
