@@ -46,6 +46,7 @@ REAL_TIMEOUT = 1.0  # seconds the client really waits for a hung request (stands
 
 class Timed:
     "Wraps a provider: after each call, advance the fake clock by the modelled cost of what the server did."
+    is_remote = True  # it wraps an SDK provider
     def __init__(self, provider, server, clock):
         self.p, self.server, self.clock = provider, server, clock
         self.name, self.model, self.endpoint = provider.name, provider.model, provider.endpoint

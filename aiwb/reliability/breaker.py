@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ..core import AiwbError
 from .retry import is_transient
@@ -95,6 +95,17 @@ class CircuitBreaker:
             out = fn()
         except BaseException as e:
             self.record(not counts_as_failure(e), probe); raise
+        self.record(True, probe)
+        return out
+
+    async def acall(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        "The asyncio version of `call`: `await fn()` through the breaker."
+        probe = self.acquire()
+        try:
+            out = await fn()
+        except BaseException as e:
+            self.record(not counts_as_failure(e), probe)
+            raise
         self.record(True, probe)
         return out
 

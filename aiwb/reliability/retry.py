@@ -65,6 +65,11 @@ class CallBudget:
         if self.used >= self.limit:
             raise AiwbError(f"call budget exhausted: {self.used} upstream calls made, the limit is {self.limit}")
         self.used += 1
+    def refund(self) -> None:
+        "Undo one `take` whose call was never made (a circuit breaker refused it before it left)."
+        if self.used <= 0:
+            raise ValueError("nothing to refund: no upstream call was counted")
+        self.used -= 1
 
 # %% ../../nbs/30_retry.ipynb #556aa59c
 def retry_call(fn: Callable[[float | None], Any],  # Called with the per-attempt timeout
