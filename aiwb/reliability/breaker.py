@@ -10,13 +10,13 @@ import time
 from collections import deque
 from typing import Any, Awaitable, Callable
 
-from ..core import AiwbError
+from ..core import AiwbError, patch_to
 from .retry import is_transient
 
 # %% auto #0
 __all__ = ['CircuitOpenError', 'counts_as_failure', 'CircuitBreaker']
 
-# %% ../../nbs/31_breaker.ipynb #c272065d
+# %% ../../nbs/31_breaker.ipynb #ae785a63
 class CircuitOpenError(AiwbError):
     "The endpoint's circuit breaker is open: the call was not attempted."
     exit_code = 9
@@ -26,6 +26,7 @@ def counts_as_failure(exc: BaseException) -> bool:
     "Whether `exc` counts against an endpoint's health: transient, and not a 429 (the endpoint is up, throttling)."
     return is_transient(exc) and getattr(exc, "status", None) != 429
 
+# %% ../../nbs/31_breaker.ipynb #3211867e
 class CircuitBreaker:
     "Closed → open → half-open (one probe) → closed breaker for one endpoint."
 
@@ -38,75 +39,97 @@ class CircuitBreaker:
                  reset_timeout: float = 30.0,  # Seconds open before a probe is allowed
                  clock: Callable[[], float] = time.monotonic,
                 ):
-        self.name, self.failure_threshold, self.error_rate, self.min_calls = name, failure_threshold, error_rate, min_calls
-        self.reset_timeout, self.clock = reset_timeout, clock
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.error_rate = error_rate
+        self.min_calls = min_calls
+        self.reset_timeout = reset_timeout
+        self.clock = clock
         self._outcomes: deque[bool] = deque(maxlen=window)
-        self._state, self._consecutive, self._opened_at, self._probe = "closed", 0, 0.0, False
+        self._state = "closed"
+        self._consecutive = 0
+        self._opened_at = 0.0
+        self._probe = False
         self._lock = threading.Lock()
         self.transitions: list[tuple[float, str, str]] = []
 
     def _to(self, state: str) -> None:
-        self.transitions.append((self.clock(), self._state, state)); self._state = state
-        if state == "open": self._opened_at = self.clock()
-        if state == "closed": self._outcomes.clear(); self._consecutive = 0
+        "Move to `state` (the lock is held), recording the transition."
+        self.transitions.append((self.clock(), self._state, state))
+        self._state = state
+        if state == "open":
+            self._opened_at = self.clock()
+        if state == "closed":
+            self._outcomes.clear()
+            self._consecutive = 0
 
     @property
     def state(self) -> str:
         "closed, open or half_open (an open breaker whose timeout has passed reads half_open)."
         with self._lock:
-            if self._state == "open" and self.clock() - self._opened_at >= self.reset_timeout: return "half_open"
+            if self._state == "open" and self.clock() - self._opened_at >= self.reset_timeout:
+                return "half_open"
             return self._state
 
-    def acquire(self) -> bool:
-        "Permission for one call; raises `CircuitOpenError` if refused. Returns True if this call is the probe."
-        with self._lock:
-            if self._state == "open":
-                left = self.reset_timeout - (self.clock() - self._opened_at)
-                if left > 0:
-                    raise CircuitOpenError(f"circuit for {self.name} is open: failing fast for {left:.1f} s more",
-                                           hint="the endpoint failed repeatedly; a fallback route will be used if configured")
-                self._to("half_open")
-            if self._state == "half_open":
-                if self._probe:
-                    raise CircuitOpenError(f"circuit for {self.name} is half-open and its one probe is in flight")
-                self._probe = True
-                return True
-            return False
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self.name!r}, state={self.state!r})"
 
-    def record(self, ok: bool, probe: bool = False) -> None:
-        "Record the outcome of a call that `acquire` allowed."
-        with self._lock:
-            if probe:
-                self._probe = False
-                self._to("closed" if ok else "open")
-                return
-            if self._state != "closed": return  # admitted before the breaker opened: stale, only the probe decides
-            self._outcomes.append(ok)
-            self._consecutive = 0 if ok else self._consecutive + 1
-            fails = self._outcomes.count(False)
-            if self._state == "closed" and (self._consecutive >= self.failure_threshold or
-                    (len(self._outcomes) >= self.min_calls and fails / len(self._outcomes) >= self.error_rate)):
-                self._to("open")
+# %% ../../nbs/31_breaker.ipynb #89749912
+@patch_to(CircuitBreaker)
+def acquire(self) -> bool:
+    "Permission for one call; raises `CircuitOpenError` if refused. Returns True if this call is the probe."
+    with self._lock:
+        if self._state == "open":
+            left = self.reset_timeout - (self.clock() - self._opened_at)
+            if left > 0:
+                raise CircuitOpenError(f"circuit for {self.name} is open: failing fast for {left:.1f} s more",
+                                       hint="the endpoint failed repeatedly; a fallback route will be used if configured")
+            self._to("half_open")
+        if self._state == "half_open":
+            if self._probe:
+                raise CircuitOpenError(f"circuit for {self.name} is half-open and its one probe is in flight")
+            self._probe = True
+            return True
+        return False
 
-    def call(self, fn: Callable[[], Any]) -> Any:
-        "Run `fn` through the breaker; transient failures count against the endpoint."
-        probe = self.acquire()
-        try:
-            out = fn()
-        except BaseException as e:
-            self.record(not counts_as_failure(e), probe); raise
-        self.record(True, probe)
-        return out
+@patch_to(CircuitBreaker)
+def record(self, ok: bool, probe: bool = False) -> None:
+    "Record the outcome of a call that `acquire` allowed."
+    with self._lock:
+        if probe:
+            self._probe = False
+            self._to("closed" if ok else "open")
+            return
+        if self._state != "closed":
+            return  # admitted before the breaker opened: stale, only the probe decides
+        self._outcomes.append(ok)
+        self._consecutive = 0 if ok else self._consecutive + 1
+        rate = self._outcomes.count(False) / len(self._outcomes)
+        if self._consecutive >= self.failure_threshold or (len(self._outcomes) >= self.min_calls
+                                                            and rate >= self.error_rate):
+            self._to("open")
 
-    async def acall(self, fn: Callable[[], Awaitable[Any]]) -> Any:
-        "The asyncio version of `call`: `await fn()` through the breaker."
-        probe = self.acquire()
-        try:
-            out = await fn()
-        except BaseException as e:
-            self.record(not counts_as_failure(e), probe)
-            raise
-        self.record(True, probe)
-        return out
+# %% ../../nbs/31_breaker.ipynb #78c49635
+@patch_to(CircuitBreaker)
+def call(self, fn: Callable[[], Any]) -> Any:
+    "Run `fn` through the breaker; transient failures count against the endpoint."
+    probe = self.acquire()
+    try:
+        out = fn()
+    except BaseException as e:
+        self.record(not counts_as_failure(e), probe)
+        raise
+    self.record(True, probe)
+    return out
 
-    def __repr__(self) -> str: return f"CircuitBreaker({self.name!r}, state={self.state!r})"
+@patch_to(CircuitBreaker)
+async def acall(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+    "The asyncio version of `call`: `await fn()` through the breaker."
+    probe = self.acquire()
+    try:
+        out = await fn()
+    except BaseException as e:
+        self.record(not counts_as_failure(e), probe)
+        raise
+    self.record(True, probe)
+    return out

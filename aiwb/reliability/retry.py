@@ -12,34 +12,45 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import tenacity
+
 from ..core import AiwbError
 from ..observability import span
 
 # %% auto #0
-__all__ = ['is_transient', 'FakeClock', 'DeadlineExceeded', 'RetryPolicy', 'CallBudget', 'retry_call', 'aretry_call']
+__all__ = ['is_transient', 'FakeClock', 'RetryPolicy', 'CallBudget', 'DeadlineExceeded', 'retry_call', 'aretry_call']
 
-# %% ../../nbs/30_retry.ipynb #492a6438
+# %% ../../nbs/30_retry.ipynb #eba53d9e
 def is_transient(exc: BaseException) -> bool:
     "True if retrying `exc` may succeed: its own `transient` flag, or a timeout/connection error."
     flag = getattr(exc, "transient", None)
-    if flag is not None: return bool(flag)
+    if flag is not None:
+        return bool(flag)
     return isinstance(exc, (TimeoutError, ConnectionError))
 
+# %% ../../nbs/30_retry.ipynb #c10a2a09
 class FakeClock:
     "A manual clock: `sleep(s)` advances `now` by `s` at once. Thread-safe."
     def __init__(self, start: float = 0.0):
-        self.now, self.slept, self._lock = start, [], threading.Lock()
-    def __call__(self) -> float: return self.now
+        self.now = start
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
     def sleep(self, seconds: float) -> None:
-        with self._lock: self.now += seconds; self.slept.append(seconds)
-    async def asleep(self, seconds: float) -> None: self.sleep(seconds)
-    def advance(self, seconds: float) -> None: self.sleep(seconds)
+        with self._lock:
+            self.now += seconds
+            self.slept.append(seconds)
 
-# %% ../../nbs/30_retry.ipynb #d04e3579
-class DeadlineExceeded(AiwbError):
-    "The request's total deadline passed before any attempt succeeded."
-    exit_code = 8
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
 
+    def advance(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+# %% ../../nbs/30_retry.ipynb #e4a575c7
 @dataclass
 class RetryPolicy:
     "How to retry one upstream call."
@@ -54,24 +65,67 @@ class RetryPolicy:
         "Full-jitter wait after failed attempt number `attempt` (1-based)."
         return rng.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
 
+# %% ../../nbs/30_retry.ipynb #87200ab7
 @dataclass
 class CallBudget:
     "Upstream calls one request may still make, shared by all its retries and fallbacks."
     limit: int  # Maximum upstream calls for the request
     used: int = 0
+
     @property
-    def remaining(self) -> int: return self.limit - self.used
+    def remaining(self) -> int:
+        return self.limit - self.used
+
     def take(self) -> None:
+        "Count one upstream call, or raise if the budget is used up."
         if self.used >= self.limit:
             raise AiwbError(f"call budget exhausted: {self.used} upstream calls made, the limit is {self.limit}")
         self.used += 1
+
     def refund(self) -> None:
         "Undo one `take` whose call was never made (a circuit breaker refused it before it left)."
         if self.used <= 0:
             raise ValueError("nothing to refund: no upstream call was counted")
         self.used -= 1
 
-# %% ../../nbs/30_retry.ipynb #556aa59c
+# %% ../../nbs/30_retry.ipynb #b57c7c8b
+class DeadlineExceeded(AiwbError):
+    "The request's total deadline passed before any attempt succeeded."
+    exit_code = 8
+
+def _retry_setup(policy, budget, deadline_at, clock, rng, on_retry):
+    "The policy, budget, deadline and tenacity arguments (stop, wait, retry) shared by the sync and async loops."
+    policy = policy or RetryPolicy()
+    rng = rng or random.Random()
+    budget = budget or CallBudget(policy.attempts)
+    if deadline_at is None and policy.deadline is not None:
+        deadline_at = clock() + policy.deadline
+
+    def wait(rs) -> float:
+        w = policy.backoff(rs.attempt_number, rng)
+        ra = getattr(rs.outcome.exception(), "retry_after", None)
+        return max(w, ra) if ra else w
+
+    def stop(rs) -> bool:
+        ra = getattr(rs.outcome.exception(), "retry_after", None)
+        late = deadline_at is not None and clock() + rs.upcoming_sleep >= deadline_at
+        stopping = (rs.attempt_number >= policy.attempts or budget.remaining <= 0
+                    or (ra or 0) > policy.max_retry_after or late)
+        if not stopping and on_retry:
+            on_retry(rs.attempt_number, rs.outcome.exception(), rs.upcoming_sleep)
+        return stopping
+    kw = dict(stop=stop, wait=wait, reraise=True, retry=tenacity.retry_if_exception(is_transient))
+    return policy, budget, deadline_at, kw
+
+def _attempt_timeout(policy, budget, deadline_at, clock, n) -> float | None:
+    "Check the deadline, take one call from the budget, and return this attempt's timeout."
+    left = None if deadline_at is None else deadline_at - clock()
+    if left is not None and left <= 0:
+        raise DeadlineExceeded(f"deadline of {policy.deadline:g} s passed before attempt {n}")
+    budget.take()
+    return policy.attempt_timeout if left is None else min(policy.attempt_timeout or left, left)
+
+# %% ../../nbs/30_retry.ipynb #49183617
 def retry_call(fn: Callable[[float | None], Any],  # Called with the per-attempt timeout
                policy: RetryPolicy | None = None,  # Default `RetryPolicy()`
                *, budget: CallBudget | None = None,  # Shared upstream-call budget
@@ -82,50 +136,20 @@ def retry_call(fn: Callable[[float | None], Any],  # Called with the per-attempt
                on_retry: Callable[[int, BaseException, float], None] | None = None,  # (attempt, error, wait)
               ) -> Any:
     "Call `fn(timeout)` until it succeeds or the policy says stop; re-raise the last error."
-    import tenacity
     policy, budget, deadline_at, kw = _retry_setup(policy, budget, deadline_at, clock, rng, on_retry)
     for attempt in tenacity.Retrying(sleep=sleep, **kw):
         with attempt:
             n = attempt.retry_state.attempt_number
-            with span("retry.attempt", attempt=n):  # one tracing span per attempt (a no-op when tracing is off)
+            with span("retry.attempt", attempt=n):
                 return fn(_attempt_timeout(policy, budget, deadline_at, clock, n))
 
-def _retry_setup(policy, budget, deadline_at, clock, rng, on_retry):
-    "The policy, budget, deadline and tenacity arguments (stop, wait, retry) shared by the sync and async loops."
-    import tenacity
-    policy, rng = policy or RetryPolicy(), rng or random.Random()
-    budget = budget or CallBudget(policy.attempts)
-    if deadline_at is None and policy.deadline is not None: deadline_at = clock() + policy.deadline
-
-    def wait(rs) -> float:
-        exc = rs.outcome.exception()
-        w = policy.backoff(rs.attempt_number, rng)
-        ra = getattr(exc, "retry_after", None)
-        return max(w, ra) if ra else w
-
-    def stop(rs) -> bool:
-        ra = getattr(rs.outcome.exception(), "retry_after", None)
-        stopping = (rs.attempt_number >= policy.attempts or budget.remaining <= 0 or (ra or 0) > policy.max_retry_after
-                    or (deadline_at is not None and clock() + rs.upcoming_sleep >= deadline_at))
-        if not stopping and on_retry: on_retry(rs.attempt_number, rs.outcome.exception(), rs.upcoming_sleep)
-        return stopping
-    return policy, budget, deadline_at, dict(stop=stop, wait=wait, reraise=True, retry=tenacity.retry_if_exception(is_transient))
-
-def _attempt_timeout(policy, budget, deadline_at, clock, n) -> float | None:
-    "Check the deadline, take one call from the budget, and return this attempt's timeout."
-    left = None if deadline_at is None else deadline_at - clock()
-    if left is not None and left <= 0:
-        raise DeadlineExceeded(f"deadline of {policy.deadline:g} s passed before attempt {n}")
-    budget.take()
-    return policy.attempt_timeout if left is None else min(policy.attempt_timeout or left, left)
-
+# %% ../../nbs/30_retry.ipynb #c7fae2cf
 async def aretry_call(fn: Callable[[float | None], Any],  # Async function called with the per-attempt timeout
                       policy: RetryPolicy | None = None, *, budget: CallBudget | None = None,
                       deadline_at: float | None = None, clock: Callable[[], float] = time.monotonic,
                       sleep: Callable[[float], Any] = asyncio.sleep,  # An async sleep
                       rng: random.Random | None = None, on_retry=None) -> Any:
     "The asyncio version of `retry_call`: `await fn(timeout)` under the same policy."
-    import tenacity
     policy, budget, deadline_at, kw = _retry_setup(policy, budget, deadline_at, clock, rng, on_retry)
     async for attempt in tenacity.AsyncRetrying(sleep=sleep, **kw):
         with attempt:
