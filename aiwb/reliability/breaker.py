@@ -82,8 +82,9 @@ def acquire(self) -> bool:
         if self._state == "open":
             left = self.reset_timeout - (self.clock() - self._opened_at)
             if left > 0:
-                raise CircuitOpenError(f"circuit for {self.name} is open: failing fast for {left:.1f} s more",
-                                       hint="the endpoint failed repeatedly; a fallback route will be used if configured")
+                hint = "the endpoint failed repeatedly; a fallback route will be used if configured"
+                msg = f"circuit for {self.name} is open: failing fast for {left:.1f} s more"
+                raise CircuitOpenError(msg, hint=hint)
             self._to("half_open")
         if self._state == "half_open":
             if self._probe:

@@ -10,36 +10,46 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..core import AiwbError
+from ..core import AiwbError, patch_to
 
 # %% auto #0
 __all__ = ['LimitExceeded', 'TokenBucket', 'Lease', 'RateLimiter', 'Budget', 'Reservation', 'BudgetBook']
 
-# %% ../../nbs/32_limits.ipynb #fa2a7266
+# %% ../../nbs/32_limits.ipynb #820ddc27
 class LimitExceeded(AiwbError):
     "A rate, concurrency or budget limit refused the call; the message names the limit."
     exit_code = 10
     transient = False
 
+# %% ../../nbs/32_limits.ipynb #d203d76f
 class TokenBucket:
     "A bucket of `capacity` tokens refilled at `rate` per second."
     def __init__(self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic):
-        self.rate, self.capacity, self.clock = rate, capacity, clock
-        self.tokens, self.stamp = capacity, clock()
+        self.rate = rate
+        self.capacity = capacity
+        self.clock = clock
+        self.tokens = capacity
+        self.stamp = clock()
 
     def _refill(self) -> None:
         now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate); self.stamp = now
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
 
     def wait_for(self, n: float) -> float:
         "Seconds until `n` tokens are available (0 if now); inf if `n` exceeds the capacity."
         self._refill()
-        if n > self.capacity: return float("inf")
+        if n > self.capacity:
+            return float("inf")
         return 0.0 if self.tokens >= n else (n - self.tokens) / self.rate
 
-    def take(self, n: float) -> None: self.tokens -= n
-    def give(self, n: float) -> None: self.tokens = min(self.capacity, self.tokens + n)
+    def take(self, n: float) -> None:
+        self.tokens -= n
 
+    def give(self, n: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + n)
+
+# %% ../../nbs/32_limits.ipynb #0abe4f8e
 @dataclass
 class Lease:
     "What one admitted call holds: its reserved tokens and a concurrency slot."
@@ -47,14 +57,25 @@ class Lease:
     user: str
     tokens: int
     released: bool = False
+
     def settle(self, used_tokens: int) -> None:
         "Refund tokens reserved but not used."
-        self.limiter._refund(self.user, max(0, self.tokens - used_tokens)); self.tokens = used_tokens
-    def release(self) -> None:
-        if not self.released: self.released = True; self.limiter._release(self.user)
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.release()
+        self.limiter._refund(self.user, max(0, self.tokens - used_tokens))
+        self.tokens = used_tokens
 
+    def release(self) -> None:
+        "Free the concurrency slot (a second call does nothing)."
+        if not self.released:
+            self.released = True
+            self.limiter._release(self.user)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+# %% ../../nbs/32_limits.ipynb #a2865828
 class RateLimiter:
     "Per-user requests/min and tokens/min token buckets and a concurrency limit, checked atomically."
     def __init__(self,
@@ -63,43 +84,53 @@ class RateLimiter:
                  max_concurrent: int | None = 8,  # Calls in flight per user; None = unlimited
                  clock: Callable[[], float] = time.monotonic,
                 ):
-        self.rpm, self.tpm, self.max_concurrent, self.clock = requests_per_min, tokens_per_min, max_concurrent, clock
+        self.rpm = requests_per_min
+        self.tpm = tokens_per_min
+        self.max_concurrent = max_concurrent
+        self.clock = clock
         self._users: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def _user(self, user: str) -> dict:
+        "The buckets and in-flight count of `user` (created on first use; the lock is held)."
         if user not in self._users:
             self._users[user] = {"req": TokenBucket(self.rpm / 60, self.rpm, self.clock) if self.rpm else None,
                                  "tok": TokenBucket(self.tpm / 60, self.tpm, self.clock) if self.tpm else None,
                                  "inflight": 0}
         return self._users[user]
 
-    def acquire(self, user: str, tokens: int = 0) -> Lease:
-        "Admit one call of up to `tokens` tokens for `user`, or raise `LimitExceeded`."
-        with self._lock:
-            u = self._user(user)
-            if self.max_concurrent is not None and u["inflight"] >= self.max_concurrent:
-                raise LimitExceeded(f"user {user} hit the concurrency limit of {self.max_concurrent} calls in flight")
-            if u["req"] and (w := u["req"].wait_for(1)) > 0:
-                raise LimitExceeded(f"user {user} hit the limit of {self.rpm:g} requests/min: retry in {w:.1f} s")
-            if u["tok"] and (w := u["tok"].wait_for(tokens)) > 0:
-                if w == float("inf"):
-                    raise LimitExceeded(f"user {user}: a call of {tokens} tokens exceeds the limit of {self.tpm:g} tokens/min",
-                                        hint="lower max_tokens or shorten the prompt")
-                raise LimitExceeded(f"user {user} hit the limit of {self.tpm:g} tokens/min: retry in {w:.1f} s")
-            if u["req"]: u["req"].take(1)
-            if u["tok"]: u["tok"].take(tokens)
-            u["inflight"] += 1
-            return Lease(self, user, tokens)
-
     def _refund(self, user: str, n: int) -> None:
         with self._lock:
-            if self._users[user]["tok"]: self._users[user]["tok"].give(n)
+            if self._users[user]["tok"]:
+                self._users[user]["tok"].give(n)
 
     def _release(self, user: str) -> None:
-        with self._lock: self._users[user]["inflight"] -= 1
+        with self._lock:
+            self._users[user]["inflight"] -= 1
 
-# %% ../../nbs/32_limits.ipynb #3de73b7b
+# %% ../../nbs/32_limits.ipynb #d641837f
+@patch_to(RateLimiter)
+def acquire(self, user: str, tokens: int = 0) -> Lease:
+    "Admit one call of up to `tokens` tokens for `user`, or raise `LimitExceeded`."
+    with self._lock:
+        u = self._user(user)
+        if self.max_concurrent is not None and u["inflight"] >= self.max_concurrent:
+            raise LimitExceeded(f"user {user} hit the concurrency limit of {self.max_concurrent} calls in flight")
+        if u["req"] and (w := u["req"].wait_for(1)) > 0:
+            raise LimitExceeded(f"user {user} hit the limit of {self.rpm:g} requests/min: retry in {w:.1f} s")
+        if u["tok"] and (w := u["tok"].wait_for(tokens)) > 0:
+            if w == float("inf"):
+                raise LimitExceeded(f"user {user}: a call of {tokens} tokens exceeds the limit of "
+                                    f"{self.tpm:g} tokens/min", hint="lower max_tokens or shorten the prompt")
+            raise LimitExceeded(f"user {user} hit the limit of {self.tpm:g} tokens/min: retry in {w:.1f} s")
+        if u["req"]:
+            u["req"].take(1)
+        if u["tok"]:
+            u["tok"].take(tokens)
+        u["inflight"] += 1
+        return Lease(self, user, tokens)
+
+# %% ../../nbs/32_limits.ipynb #e3f4faf8
 @dataclass
 class Budget:
     "A dollar limit for one scope."
@@ -116,42 +147,55 @@ class Reservation:
     amount: float
     done: bool = False
 
+# %% ../../nbs/32_limits.ipynb #79796ff6
 class BudgetBook:
     "Budgets per user plus optional shared ones (a run), with atomic reservation and settlement."
     def __init__(self, per_user_usd: float | None = None, period: str = "monthly", shared: list[Budget] | None = None):
-        self.per_user_usd, self.period, self.shared = per_user_usd, period, list(shared or [])
+        self.per_user_usd = per_user_usd
+        self.period = period
+        self.shared = list(shared or [])
         self.users: dict[str, Budget] = {}
         self._lock = threading.Lock()
 
     def budgets_for(self, user: str) -> list[Budget]:
+        "The budgets that apply to `user`: their own (created on first use) and the shared ones."
         if self.per_user_usd is not None and user not in self.users:
             self.users[user] = Budget(f"user {user}", self.per_user_usd, self.period)
         return ([self.users[user]] if user in self.users else []) + self.shared
 
-    def reserve(self, user: str, amount: float | None, model: str = "") -> Reservation:
-        "Hold `amount` dollars in every budget of `user`, or raise `LimitExceeded` naming the one that is full."
-        with self._lock:
-            budgets = self.budgets_for(user)
-            if budgets and amount is None:
-                raise LimitExceeded(f"the price of model '{model}' is unknown, so {budgets[0].scope}'s budget cannot be enforced",
-                                    hint="add the model to aiwb.providers.prices.PRICES or call it without a budget")
-            amount = amount or 0.0
-            for b in budgets:
-                if b.spent_usd + b.reserved_usd + amount > b.limit_usd + 1e-12:
-                    held = f", ${b.reserved_usd:.2f} held by calls in flight" if b.reserved_usd else ""
-                    raise LimitExceeded(f"{b.scope} hit the {b.period} budget of ${b.limit_usd:.2f}: ${b.spent_usd:.2f} spent{held}"
-                                        + (f"; this call may cost up to ${amount:.4f}" if amount else ""))
-            for b in budgets: b.reserved_usd += amount
-            return Reservation(budgets, amount)
+# %% ../../nbs/32_limits.ipynb #0848bddd
+@patch_to(BudgetBook)
+def reserve(self, user: str, amount: float | None, model: str = "") -> Reservation:
+    "Hold `amount` dollars in every budget of `user`, or raise `LimitExceeded` naming the one that is full."
+    with self._lock:
+        budgets = self.budgets_for(user)
+        if budgets and amount is None:
+            hint = "add the model to aiwb.providers.prices.PRICES or call it without a budget"
+            raise LimitExceeded(f"the price of model '{model}' is unknown, so {budgets[0].scope}'s budget cannot be "
+                                "enforced", hint=hint)
+        amount = amount or 0.0
+        for b in budgets:
+            if b.spent_usd + b.reserved_usd + amount > b.limit_usd + 1e-12:
+                held = f", ${b.reserved_usd:.2f} held by calls in flight" if b.reserved_usd else ""
+                cost = f"; this call may cost up to ${amount:.4f}" if amount else ""
+                spent = f"${b.spent_usd:.2f} spent"
+                raise LimitExceeded(f"{b.scope} hit the {b.period} budget of ${b.limit_usd:.2f}: {spent}{held}{cost}")
+        for b in budgets:
+            b.reserved_usd += amount
+        return Reservation(budgets, amount)
 
-    def settle(self, r: Reservation, actual_usd: float | None) -> None:
-        "Replace the reservation by the actual cost (the reserved amount if the cost is unknown)."
-        with self._lock:
-            if r.done: return
-            r.done = True
-            for b in r.budgets:
-                b.reserved_usd -= r.amount; b.spent_usd += r.amount if actual_usd is None else actual_usd
+@patch_to(BudgetBook)
+def settle(self, r: Reservation, actual_usd: float | None) -> None:
+    "Replace the reservation by the actual cost (the reserved amount if the cost is unknown)."
+    with self._lock:
+        if r.done:
+            return
+        r.done = True
+        for b in r.budgets:
+            b.reserved_usd -= r.amount
+            b.spent_usd += r.amount if actual_usd is None else actual_usd
 
-    def release(self, r: Reservation) -> None:
-        "Drop the reservation of a call that failed before costing anything."
-        self.settle(r, 0.0)
+@patch_to(BudgetBook)
+def release(self, r: Reservation) -> None:
+    "Drop the reservation of a call that failed before costing anything."
+    self.settle(r, 0.0)
