@@ -47,6 +47,7 @@ class Timed:
     def __init__(self, provider, server, clock):
         self.p, self.server, self.clock = provider, server, clock
         self.name, self.model, self.endpoint = provider.name, provider.model, provider.endpoint
+        self.is_remote = provider.is_remote
 
     def complete(self, messages, *, timeout=None, **kw):
         n0 = len(self.server.log)

@@ -26,8 +26,9 @@ from aiwb.reliability.retry import (CallBudget, CircuitBreaker, RateLimiter, Rel
 class NoOp:
     "A provider that returns a prebuilt completion: the bare call costs only a method call."
     name, model = "noop", "noop-model"
+    is_remote = False
     def __init__(self): self.c = Completion("ok", self.model, self.name, Usage(10, 2), cost_usd=0.0)
-    def complete(self, messages, *, system=None, context=None, max_tokens=512, temperature=0.0):
+    def complete(self, messages, *, system=None, context=None, max_tokens=512, temperature=0.0, timeout=None):
         return self.c
 
 

@@ -15,8 +15,9 @@ from typing import Any, Callable, Protocol, runtime_checkable
 from ..core import Completion, InputError, Message, Source, Usage
 
 # %% auto #0
-__all__ = ['ABSTAIN_TEXT', 'PROVIDERS', 'Provider', 'last_user_message', 'content_words', 'split_sentences', 'answer_type_bonus',
-           'question_type', 'extract_span', 'ExtractiveBaseline', 'register_provider', 'get_provider']
+__all__ = ['ABSTAIN_TEXT', 'PROVIDERS', 'Provider', 'AsyncProvider', 'last_user_message', 'content_words', 'split_sentences',
+           'answer_type_bonus', 'question_type', 'extract_span', 'ExtractiveBaseline', 'register_provider',
+           'get_provider']
 
 # %% ../../nbs/20_providers.ipynb #d4c4a7d7
 @runtime_checkable
@@ -24,11 +25,23 @@ class Provider(Protocol):
     "What every model provider implements."
     name: str  # Provider name, e.g. "local", "anthropic", "openai"
     model: str  # Model name sent to the provider
+    is_remote: bool  # True when a call goes over the network to a paid endpoint; False for offline providers
 
     def complete(self, messages: list[Message], *, system: str | None = None,
                  context: list[Source] | None = None, max_tokens: int = 512,
-                 temperature: float = 0.0) -> Completion:
-        "Answer the last user message, optionally grounded in `context`."
+                 temperature: float = 0.0, timeout: float | None = None) -> Completion:
+        "Answer the last user message, optionally grounded in `context`, within `timeout` seconds (None: the default)."
+        ...
+
+# %% ../../nbs/20_providers.ipynb #1d5058d6
+@runtime_checkable
+class AsyncProvider(Protocol):
+    "A provider whose `complete` has an asyncio twin."
+
+    async def acomplete(self, messages: list[Message], *, system: str | None = None,
+                        context: list[Source] | None = None, max_tokens: int = 512,
+                        temperature: float = 0.0, timeout: float | None = None) -> Completion:
+        "The asyncio version of `complete`."
         ...
 
 # %% ../../nbs/20_providers.ipynb #59d582bd
@@ -185,6 +198,7 @@ def extract_span(sentence: str,  # The sentence that answers
 class ExtractiveBaseline:
     "Offline baseline: answers with the best-supported sentence of the context, or abstains."
     name = "local"
+    is_remote = False  # runs in this process: no network, no cost
 
     def __init__(self,
                  model: str = "extractive-baseline",  # Name reported in completions
@@ -225,8 +239,8 @@ class ExtractiveBaseline:
 
     def complete(self, messages: list[Message], *, system: str | None = None,
                  context: list[Source] | None = None, max_tokens: int = 512,
-                 temperature: float = 0.0) -> Completion:
-        "Answer the last user message from `context` with one verbatim sentence, or abstain."
+                 temperature: float = 0.0, timeout: float | None = None) -> Completion:
+        "Answer the last user message from `context` with one verbatim sentence, or abstain; it runs locally (no timeout)."
         from aiwb.embeddings import count_tokens
         start = time.perf_counter()
         question = last_user_message(messages)

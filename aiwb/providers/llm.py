@@ -137,6 +137,7 @@ def resolve_key(api_key: str | None, env_var: str, provider: str) -> str:
 class ChatProvider:
     "Base class of the SDK-backed providers."
     name = "chat"
+    is_remote = True  # every call goes over the network to an endpoint that bills it
     env_var = ""
     default_model = ""
     base_url_env = ""  # Environment variable that sets the endpoint, e.g. ANTHROPIC_BASE_URL
