@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiwb.core import AiwbError, Message  # noqa: E402
-from aiwb.providers.llm import AnthropicProvider, OpenAIProvider  # noqa: E402
+from aiwb.providers.anthropic import AnthropicProvider  # noqa: E402
+from aiwb.providers.openai import OpenAIProvider  # noqa: E402
 from aiwb.reliability.retry import CircuitBreaker, FakeClock, ReliableProvider, RetryPolicy  # noqa: E402
 from aiwb.providers.fakes import FaultSchedule, LocalLLMServer  # noqa: E402
 

@@ -7,7 +7,9 @@ import time
 import pytest
 
 from aiwb.core import Message
-from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError
+from aiwb.providers.anthropic import AnthropicProvider
+from aiwb.providers.chat import ProviderError
+from aiwb.providers.openai import OpenAIProvider
 from aiwb.reliability.retry import (AllRoutesFailed, BudgetBook, CircuitBreaker, CircuitOpenError, FakeClock, LimitExceeded,
                               RateLimiter, ReliableProvider, RetryPolicy)
 

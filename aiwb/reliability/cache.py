@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from ..core import Completion, InputError, Message, Source, Usage, stable_hash
-from ..observability import set_attributes, span
+from ..trace import set_attributes, span
 
 # %% auto #0
 __all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'CacheContext', 'cache_key', 'request_key',

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..core import AiwbError, Completion, Message, Source
-from ..observability import span
+from ..trace import span
 
 # %% auto #0
 __all__ = ['is_transient', 'FakeClock', 'DeadlineExceeded', 'RetryPolicy', 'CallBudget', 'retry_call', 'aretry_call',
