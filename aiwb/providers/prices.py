@@ -61,6 +61,7 @@ def cost_usd(model: str,  # Model id
     return (usage.input_tokens * p.input + usage.output_tokens * p.output +
             usage.cache_read_tokens * p.cache_read + usage.cache_write_tokens * p.cache_write) / 1e6
 
+# %% ../../nbs/22_prices.ipynb #0959ef52
 def max_cost_usd(model: str,  # Model id
                  input_tokens: int,  # Tokens in the prompt (an upper bound is fine)
                  max_tokens: int,  # The call's output cap
@@ -72,6 +73,7 @@ def max_cost_usd(model: str,  # Model id
         return None
     return (input_tokens * max(p.input, p.cache_write) + max_tokens * p.output) / 1e6
 
+# %% ../../nbs/22_prices.ipynb #29dd364e
 def format_cost(cost: float | None) -> str:
     "`$0.000123`, or `cost unknown` for None."
     return "cost unknown" if cost is None else f"${cost:.6f}"
