@@ -130,6 +130,7 @@ def _anthropic_events(rid: str, model: str, plan: dict) -> list[str]:
     ev.append(("message_stop", {"type": "message_stop"}))
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in ev]
 
+# %% ../../nbs/24_fakes.ipynb #3efb76a2
 def _openai_json(rid: str, model: str, plan: dict) -> dict:
     "A Chat Completions response body for `plan`."
     if "tool" in plan:
@@ -169,6 +170,7 @@ def _openai_events(rid: str, model: str, plan: dict, include_usage: bool) -> lis
         out.append(chunk(None, choices=False, usage=usage))
     return [f"data: {json.dumps(c)}\n\n" for c in out] + ["data: [DONE]\n\n"]
 
+# %% ../../nbs/24_fakes.ipynb #69eacbaf
 def _error_body(protocol: str, status: int, message: str) -> dict:
     "The error body each API sends with `status`."
     kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error",
