@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..core import AiwbError, Completion, ConfigError, Message, Source, Usage, patch_to
+from ..core import Role  # the docs evaluate the annotations ToolCallMessage inherits from Message
 from .prices import cost_usd
 from ..trace import redact, register_secret
 
@@ -242,14 +243,6 @@ async def acomplete(self, messages: list[Message], *, system: str | None = None,
         raise self._error(exc) from None
     return self._finish(data, start, context)
 
-@patch_to(ChatProvider)
-def stream(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
-           max_tokens: int = 512, temperature: float = 0.0, tools: list[Tool] | None = None,
-           timeout: float | None = None) -> TextStream:
-    "A streaming call: iterate for text deltas, then read `.completion` (with `ttft_ms`)."
-    req = self._request(messages, system, context, max_tokens, temperature, tools)
-    return TextStream(self, req, context, timeout)
-
 # %% ../../nbs/23_chat.ipynb #2dbaf39e
 class TextStream:
     "Iterate over text deltas of a streaming call; afterwards `.completion` holds the full `LLMCompletion`."
@@ -304,3 +297,12 @@ class TextStream:
         async for _ in self:
             pass
         return self.completion
+
+# %% ../../nbs/23_chat.ipynb #2ae2469c
+@patch_to(ChatProvider)
+def stream(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
+           max_tokens: int = 512, temperature: float = 0.0, tools: list[Tool] | None = None,
+           timeout: float | None = None) -> TextStream:
+    "A streaming call: iterate for text deltas, then read `.completion` (with `ttft_ms`)."
+    req = self._request(messages, system, context, max_tokens, temperature, tools)
+    return TextStream(self, req, context, timeout)
