@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .core import AiwbError, Completion, InputError, Source, connect, load_config, migrate, stable_hash
 from .orchestration.pipeline import GoldenCase, RAGPipeline, check_answer
-from .providers.base import content_words, split_sentences
+from .text import content_words, split_sentences
 
 # %% auto #0
 __all__ = ['JUDGE_PROMPT', 'PROVIDER_FIELDS', 'EVAL_MIGRATIONS', 'MEAN_METRICS', 'GATE_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED',
@@ -494,12 +494,12 @@ def _store_case(con, run_id: str, case: GoldenCase, rep: int, row: dict | None, 
 # %% ../nbs/60_eval.ipynb #dad1ec34
 def _redact(text: str) -> str:
     "`text` with every known secret, full or masked, removed (`aiwb.observability.redact`)."
-    from aiwb.observability import redact
+    from aiwb.trace import redact
     return redact(text)
 
 def _redact_obj(obj: Any) -> Any:
     "`obj` with every string redacted (`aiwb.observability.redact_obj`)."
-    from aiwb.observability import redact_obj
+    from aiwb.trace import redact_obj
     return redact_obj(obj)
 
 async def _run_async(con, run_id, target, todo, concurrency, progress, grounding_threshold, judge=None):

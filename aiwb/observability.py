@@ -5,144 +5,20 @@
 # %% ../nbs/70_observability.ipynb #fbe2c3cd
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Sequence
 
 from .core import Completion, migrate, transaction
+from .trace import _STATE, SPAN_NAMES, current_ids, redact, redact_obj, set_attributes, span
 
 # %% auto #0
-__all__ = ['REDACTED', 'SPAN_NAMES', 'OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'register_secret', 'redact', 'redact_obj',
-           'tracing_enabled', 'span', 'set_attributes', 'current_ids', 'DuckDBSpanExporter', 'enable_tracing',
-           'flush_tracing', 'disable_tracing', 'JsonFormatter', 'configure_logging', 'log_event', 'Metrics', 'Observer',
-           'instrument', 'waterfall', 'tracing_overhead']
-
-# %% ../nbs/70_observability.ipynb #467d3002
-REDACTED = "[REDACTED]"
-_SECRET_PATTERNS = [
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"sk-(?:proj-|live-|test-)?[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/\-]+=*"),
-    re.compile(r"(?i)((?:authorization|x-api-key|api[_-]?key|access[_-]?token|secret|password)[\"']?\s*[:=]\s*[\"']?)(?!(?i:bearer)\s)(?!\[REDACTED\])([^\s\"',}]{6,})"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"),
-]
-_SECRET_ENV = re.compile(r".*(_API_KEY|_TOKEN|_SECRET|_PASSWORD|_ACCESS_KEY)$")
-# a masked key as providers echo it in error bodies: visible head, an ellipsis or a run of stars, visible tail
-_MASKED = re.compile(r"([A-Za-z0-9_\-]*)(?:…|\.{3}|\*{2,}|•{2,})([A-Za-z0-9_\-]*)")
-_KEY_HEAD = re.compile(r"(?i)(?:sk|pk|rk)[-_]")
-_REGISTERED: set[str] = set()
-_REGISTERED_MAX = 1000
-
-def register_secret(value: str | None) -> None:
-    "Remember `value` (8+ characters) as a secret: `redact` then removes it, and its masked forms, everywhere."
-    if value and len(value) >= 8 and len(_REGISTERED) < _REGISTERED_MAX:
-        _REGISTERED.add(value)
-
-def _env_secrets() -> list[str]:
-    return [v for k, v in os.environ.items() if _SECRET_ENV.match(k.upper()) and len(v) >= 8]
-
-def _known_secrets(extra: Iterable[str | None] = ()) -> list[str]:
-    "Every secret `redact` knows of, longest first: secret environment variables, registered keys and `extra`."
-    known = set(_env_secrets()) | _REGISTERED | {s for s in extra if s and len(s) >= 6}
-    return sorted(known, key=len, reverse=True)
-
-def _is_masked_secret(head: str, tail: str, known: list[str]) -> bool:
-    "True when `head…tail` is a masked key: key-shaped, or a prefix and/or suffix of a known secret."
-    if not head and not tail: return False
-    if _KEY_HEAD.match(head): return True
-    for s in known:
-        if len(head) >= 3 and s.startswith(head): return True
-        if len(tail) >= 4 and s.endswith(tail): return True
-    return False
-
-def redact(text: Any,
-           secrets: Iterable[str | None] = (),  # Further secrets to remove (6+ characters)
-          ) -> str:
-    "`text` without secrets: known keys (full or masked), key-shaped strings and tokens become [REDACTED]."
-    s = str(text)
-    known = _known_secrets(secrets)
-    for v in known:
-        s = s.replace(v, REDACTED)
-    s = _MASKED.sub(lambda m: REDACTED if _is_masked_secret(m.group(1), m.group(2), known) else m.group(0), s)
-    for rx in _SECRET_PATTERNS:
-        s = rx.sub(lambda m: (m.group(1) if m.re.groups else "") + REDACTED, s)
-    return s
-
-def redact_obj(obj: Any) -> Any:
-    "Redact every string inside dicts, lists and tuples (keys included); other values pass through."
-    if isinstance(obj, str): return redact(obj)
-    if isinstance(obj, dict): return {redact_obj(k): redact_obj(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)): return type(obj)(redact_obj(v) for v in obj)
-    return obj
-
-# %% ../nbs/70_observability.ipynb #c60650fb
-SPAN_NAMES = {
-    "ask": "rag.ask",  # one question end to end
-    "cache": "cache.lookup",  # semantic/exact cache lookup
-    "retrieve": "retrieve",  # vector / keyword / hybrid search
-    "rerank": "rerank",
-    "generate": "generate",  # one provider call
-    "attempt": "retry.attempt",  # each attempt of a retried call
-    "fallback": "fallback",  # moving to the next provider in a chain
-    "tool": "tool.call",
-}
-
-class _Tracing:
-    provider = None  # opentelemetry.sdk.trace.TracerProvider while tracing is on
-    tracer = None
-    exporter = None
-
-_STATE = _Tracing()
-_NOOP = contextlib.nullcontext()
-
-def tracing_enabled() -> bool:
-    "True while `enable_tracing` is in effect."
-    return _STATE.tracer is not None
-
-def span(name: str, **attributes: Any):
-    "A context manager timing one unit of work as an OpenTelemetry span (a no-op when tracing is off)."
-    if _STATE.tracer is None:
-        return _NOOP
-    return _redacted_span(name, {k: _attr(v) for k, v in attributes.items()})
-
-@contextlib.contextmanager
-def _redacted_span(name: str, attributes: dict[str, Any]):
-    "A current span that records an exception passing through it redacted: OpenTelemetry's own recording would export the raw message and traceback."
-    with _STATE.tracer.start_as_current_span(name, attributes=attributes, record_exception=False,
-                                             set_status_on_exception=False) as s:
-        try:
-            yield s
-        except BaseException as e:
-            from opentelemetry.trace import Status, StatusCode
-            message = redact(str(e))
-            s.add_event("exception", {"exception.type": type(e).__name__, "exception.message": message})
-            s.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: {message}"))
-            raise
-
-def set_attributes(s, **attributes: Any) -> None:
-    "Add redacted attributes to span `s` (ignored for the no-op span)."
-    if s is not None and hasattr(s, "set_attributes"):
-        s.set_attributes({k: _attr(v) for k, v in attributes.items()})
-
-def _attr(v: Any):
-    "An OpenTelemetry-compatible, redacted attribute value."
-    if isinstance(v, (bool, int, float)): return v
-    if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) for x in v): return list(v)
-    return redact(v if isinstance(v, str) else json.dumps(v, default=str))
-
-def current_ids() -> dict[str, str]:
-    "The current trace and span ids as hex, or {} outside a span."
-    if _STATE.tracer is None: return {}
-    from opentelemetry import trace
-    ctx = trace.get_current_span().get_span_context()
-    return {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"} if ctx.is_valid else {}
+__all__ = ['OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'DuckDBSpanExporter', 'enable_tracing', 'flush_tracing', 'disable_tracing',
+           'JsonFormatter', 'configure_logging', 'log_event', 'Metrics', 'Observer', 'instrument', 'waterfall',
+           'tracing_overhead']
 
 # %% ../nbs/70_observability.ipynb #ef5de40d
 OBS_MIGRATIONS: list[tuple[str, str]] = [

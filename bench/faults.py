@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiwb.core import AiwbError, Message  # noqa: E402
-from aiwb.providers.llm import AnthropicProvider, OpenAIProvider  # noqa: E402
+from aiwb.providers.anthropic import AnthropicProvider  # noqa: E402
+from aiwb.providers.openai import OpenAIProvider  # noqa: E402
 from aiwb.reliability.breaker import CircuitBreaker  # noqa: E402
 from aiwb.reliability.chain import ReliableProvider  # noqa: E402
 from aiwb.reliability.retry import FakeClock, RetryPolicy  # noqa: E402
@@ -50,6 +51,7 @@ class Timed:
     def __init__(self, provider, server, clock):
         self.p, self.server, self.clock = provider, server, clock
         self.name, self.model, self.endpoint = provider.name, provider.model, provider.endpoint
+        self.is_remote = provider.is_remote
 
     def complete(self, messages, *, timeout=None, **kw):
         n0 = len(self.server.log)

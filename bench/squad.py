@@ -34,7 +34,8 @@ from aiwb.core import Completion, Message, Source, connect, load_config  # noqa:
 from aiwb.eval import (EvalTarget, compare, comparison_table, load_squad, print_table, run_eval,  # noqa: E402
                        summarize)
 from aiwb.orchestration.pipeline import RAGPipeline  # noqa: E402
-from aiwb.providers.base import ExtractiveBaseline, split_sentences  # noqa: E402
+from aiwb.providers.extractive import ExtractiveBaseline  # noqa: E402
+from aiwb.text import split_sentences  # noqa: E402
 from aiwb.data.store import corpus_version, ingest, search  # noqa: E402
 
 PUBLISHED = [  # EM, F1 on these 5,397 questions (shared/data/README.md); sliding window: SQuAD paper, full dev
@@ -69,7 +70,7 @@ class BM25:
     def __init__(self, con, k1: float = 0.9, b: float = 0.4):
         import math
         from collections import Counter
-        from aiwb.providers.base import content_words
+        from aiwb.text import content_words
         rows = con.execute("SELECT chunk_id, doc_id, text FROM chunks ORDER BY chunk_id").fetchall()
         self.chunks = {c: Source(c, d, t) for c, d, t in rows}
         self.postings: dict[str, list[tuple[str, int]]] = {}

@@ -38,7 +38,8 @@ def skip_pandas_lookups() -> None:
 def span_cost_us(con, n: int = 1000) -> float:
     "Microseconds that the spans of one request cost on their own (tracing on minus off), no pipeline work inside."
     import time
-    from aiwb.observability import disable_tracing, enable_tracing, flush_tracing, set_attributes, span
+    from aiwb.observability import disable_tracing, enable_tracing, flush_tracing
+    from aiwb.trace import set_attributes, span
 
     def request():
         with span("rag.ask", question="How many retries?") as s:

@@ -7,7 +7,7 @@ import pytest
 from aiwb.reliability.cache import CachedAnswerer, ExactCache, SemanticCache
 from aiwb.core import InputError, connect, load_config
 from aiwb.orchestration.pipeline import RAGPipeline
-from aiwb.providers.base import ExtractiveBaseline
+from aiwb.providers.extractive import ExtractiveBaseline
 from aiwb.data.retrieval import F
 from aiwb.data.store import ingest
 

@@ -6,8 +6,9 @@ import logging
 import pytest
 
 from aiwb.core import Completion
-from aiwb.observability import (Observer, configure_logging, disable_tracing, enable_tracing, flush_tracing, log_event,
-                                redact, redact_obj, span)
+from aiwb.observability import (Observer, configure_logging, disable_tracing, enable_tracing, flush_tracing,
+                                log_event)
+from aiwb.trace import redact, redact_obj, span
 
 SECRETS = ["sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv", "sk-proj-0123456789abcdefABCDEF", "sk-0123456789abcdefghijklmn",
            "ghp_abcdefghijklmnopqrstuvwxyz0123", "AKIAIOSFODNN7EXAMPLE"]

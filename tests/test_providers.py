@@ -5,7 +5,9 @@ import time
 import pytest
 
 from aiwb.core import ConfigError, Message, Source
-from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError, Tool, ToolCallMessage, ToolResultMessage
+from aiwb.providers.anthropic import AnthropicProvider
+from aiwb.providers.chat import ProviderError, Tool, ToolCallMessage, ToolResultMessage
+from aiwb.providers.openai import OpenAIProvider
 from aiwb.providers.base import get_provider
 from aiwb.providers.fakes import FaultSchedule
 

@@ -7,7 +7,9 @@ import time
 import pytest
 
 from aiwb.core import Message
-from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError
+from aiwb.providers.anthropic import AnthropicProvider
+from aiwb.providers.chat import ProviderError
+from aiwb.providers.openai import OpenAIProvider
 from aiwb.reliability.breaker import CircuitBreaker, CircuitOpenError
 from aiwb.reliability.chain import AllRoutesFailed, ReliableProvider
 from aiwb.reliability.limits import BudgetBook, LimitExceeded, RateLimiter

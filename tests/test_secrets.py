@@ -12,9 +12,11 @@ import pytest
 from aiwb.reliability.cache import CachedAnswerer, ExactCache, SemanticCache
 from aiwb.core import connect, load_config, Message
 from aiwb.eval import EvalTarget, load_cases, run_eval
-from aiwb.providers.llm import AnthropicProvider, OpenAIProvider, ProviderError
-from aiwb.observability import (Observer, configure_logging, disable_tracing, enable_tracing, flush_tracing, redact,
-                                register_secret)
+from aiwb.providers.anthropic import AnthropicProvider
+from aiwb.providers.chat import ProviderError
+from aiwb.providers.openai import OpenAIProvider
+from aiwb.observability import Observer, configure_logging, disable_tracing, enable_tracing, flush_tracing
+from aiwb.trace import redact, register_secret
 from aiwb.orchestration.pipeline import RAGPipeline
 from aiwb.reliability.chain import AllRoutesFailed, ReliableProvider
 from aiwb.reliability.retry import FakeClock, RetryPolicy

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..core import Config, ConfigError, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
 from ..core import _check
 from ..embeddings import EMBEDDING_DIM, MODEL_NAME, check_store_model, count_tokens, embed, load_tokenizer, model_id
-from ..providers.base import split_sentences
+from ..text import split_sentences
 
 # %% auto #0
 __all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'READ_ATTEMPTS', 'SETTLE_S', 'RECENT_S', 'MAX_JSON_DEPTH',

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from ..core import Completion, InputError, Message, Source, Usage, migrate, patch_to, stable_hash
 from ..embeddings import embed
-from ..observability import set_attributes, span
+from ..trace import set_attributes, span
+
 
 # %% auto #0
 __all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'CacheContext', 'cache_key', 'request_key',

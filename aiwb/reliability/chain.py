@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..core import AiwbError, Completion, Message, Source, patch_to
-from ..observability import span
+from ..trace import span
 from ..providers.base import AsyncProvider
 from ..providers.prices import max_cost_usd
 from .breaker import CircuitBreaker, CircuitOpenError

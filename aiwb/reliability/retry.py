@@ -15,7 +15,7 @@ from typing import Any, Callable
 import tenacity
 
 from ..core import AiwbError
-from ..observability import span
+from ..trace import span
 
 # %% auto #0
 __all__ = ['is_transient', 'FakeClock', 'RetryPolicy', 'CallBudget', 'DeadlineExceeded', 'retry_call', 'aretry_call']
