@@ -17,7 +17,9 @@ from typing import Any, Iterator, Sequence
 
 from ..core import DependencyError, InputError, Source, StoreError
 from ..embeddings import EMBEDDING_DIM, embed
-from .retrieval import Cmp, _check_k, _kind, check_filter, compile_tree, field_kinds, store_version
+from .filters import Cmp, check_filter, compile_tree, field_kinds, value_kind
+from .vectors import index_version
+from .search import check_k
 
 # %% auto #0
 __all__ = ['compile_pg_filter', 'PgVectorStore', 'pg_missing', 'temporary_postgres']
@@ -47,9 +49,9 @@ def _scalar(x, op: str, values: Sequence, params: list) -> str:
     "SQL, never NULL: the JSONB value `x` (SQL text, or a function that writes it and binds its parameters) is a scalar that compares `op` (`=`, an ordering, or `contains`) with one of `values`."
     X = x if callable(x) else (lambda: x)
     # parameters are bound in the order their `%s` appear in the text, so everything is written left to right
-    strs = [r for s in values if _kind(s) == "str" for r in [_nul_free(op, s)] if r is not None]
-    nums = [float(n) for n in values if _kind(n) == "num"] if op != "contains" else []
-    bools = [b for b in values if _kind(b) == "bool"] if op == "=" else []
+    strs = [r for s in values if value_kind(s) == "str" for r in [_nul_free(op, s)] if r is not None]
+    nums = [float(n) for n in values if value_kind(n) == "num"] if op != "contains" else []
+    bools = [b for b in values if value_kind(b) == "bool"] if op == "=" else []
     if not (strs or nums or bools): return "false"
     out = f"CASE jsonb_typeof({X()})"
     if strs:
@@ -93,7 +95,7 @@ def _pg_leaf(column: str, f: Cmp, params: list) -> str:
         return _any(column, key, "=", [v], params, on_scalar="contains" if isinstance(v, str) else None)
     return _any(column, key, op, [v], params)
 
-def compile_pg_filter(flt: Any,  # A filter in any form `aiwb.data.retrieval.as_filter` reads; None means no filter
+def compile_pg_filter(flt: Any,  # A filter in any form `aiwb.data.filters.as_filter` reads; None means no filter
                       column: str = "metadata",  # The JSONB column (a trusted identifier, never user input)
                      ) -> tuple[str, list]:
     "Parameterised PostgreSQL `(predicate, params)` for `flt` over a JSONB column: values and keys are `%s` parameters."
@@ -115,7 +117,7 @@ def _vector_text(vec) -> str:
     return str(v.tolist())
 
 class PgVectorStore:
-    "aiwb chunks in PostgreSQL + pgvector: `sync_from` a DuckDB store, then `search` like `aiwb.data.retrieval.search`."
+    "aiwb chunks in PostgreSQL + pgvector: `sync_from` a DuckDB store, then `search` like `aiwb.data.search.search`."
     def __init__(self,
                  dsn: str,  # libpq connection string, e.g. "host=127.0.0.1 port=5432 dbname=aiwb user=aiwb"
                  table: str = "aiwb_chunks",  # Table name (quoted as an identifier; its state table is `<table>_state`)
@@ -159,7 +161,7 @@ def _sync_from(self: PgVectorStore,
                batch: int = 5000,  # Rows per Arrow batch read from DuckDB
               ) -> dict:
     "Copy the chunks of the DuckDB store `con` here in one transaction; {'copied', 'deleted', 'version', 'skipped'}."
-    version = store_version(con)
+    version = index_version(con)
     if not force and self.version() == version:
         return {"copied": 0, "deleted": 0, "version": version, "skipped": True}
     reader = con.execute("SELECT c.chunk_id, c.doc_id, c.position, c.text, coalesce(c.metadata, json_merge_patch(d.metadata, "
@@ -199,16 +201,16 @@ PgVectorStore.sync_from = _sync_from
 def _search(self: PgVectorStore,
             query: str,  # The question
             k: int = 4,  # How many chunks to return
-            filters: Any = None,  # A filter (see `aiwb.data.retrieval.as_filter`)
+            filters: Any = None,  # A filter (see `aiwb.data.filters.as_filter`)
             query_vector=None,  # Precomputed query embedding (skips `embed`)
             exact: bool = True,  # True: exact scan; False: HNSW index (approximate)
             ef_search: int = 100,  # HNSW candidate list size (exact=False)
-            check_fields: bool = True,  # A filter field no chunk has is an InputError (as in `aiwb.data.retrieval.search`)
+            check_fields: bool = True,  # A filter field no chunk has is an InputError (as in `aiwb.data.search.search`)
            ) -> list[Source]:
     "The `k` chunks closest to `query` that pass `filters`, as `Source`s best first (cosine similarity scores)."
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="ask a question with at least one word")
-    _check_k(k)  # at most MAX_K, as in every mode of `aiwb.data.retrieval.search`
+    check_k(k)  # at most MAX_K, as in every mode of `aiwb.data.search.search`
     if filters is not None and check_fields:
         row = self._exec("SELECT value FROM {s} WHERE key = 'fields'").fetchone()  # written by sync_from
         if row is not None: check_filter(filters, json.loads(row[0]))  # a table synced by an older aiwb: not checked

@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..core import Config, ConfigError, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
-from ..core import _check
+from ..core import _check, patch_to
 from ..embeddings import EMBEDDING_DIM, MODEL_NAME, check_store_model, count_tokens, embed, load_tokenizer, model_id
 from ..providers.base import split_sentences
 
 # %% auto #0
 __all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'READ_ATTEMPTS', 'SETTLE_S', 'RECENT_S', 'MAX_JSON_DEPTH',
-           'STORE_MIGRATIONS', 'Limits', 'front_matter', 'read_document', 'Document', 'read_jsonl', 'chunks_with_sizes',
-           'chunk_text', 'text_hash', 'embed_cached', 'IngestReport', 'discover_files', 'corpus_version',
-           'chunking_key', 'ingest_documents', 'ingest', 'chunk_size_figure', 'search']
+           'STORE_MIGRATIONS', 'Limits', 'front_matter', 'read_document', 'Document', 'read_jsonl', 'load_beir',
+           'chunks_with_sizes', 'chunk_text', 'text_hash', 'embed_cached', 'IngestReport', 'discover_files',
+           'corpus_version', 'chunking_key', 'ingest_documents', 'ingest', 'chunk_size_figure']
 
 # %% ../../nbs/10_store.ipynb #3fb23714
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -242,24 +242,6 @@ def _read_pdf(path: Path, raw: bytes) -> tuple[str, str]:
         raise InputError(f"{path}: is not a readable PDF ({type(e).__name__}: {e})", hint="check the file opens in a PDF viewer") from None
     return "\n\n".join(p for p in pages if p), title.strip()
 
-# %% ../../nbs/10_store.ipynb #383f9902
-def _tiny_pdf(path: Path, pages: list[str], title: str = "") -> None:
-    "Write a minimal text PDF (for tests and examples)."
-    import pypdf
-    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
-    w = pypdf.PdfWriter()
-    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                             NameObject("/BaseFont"): NameObject("/Helvetica")})
-    for text in pages:
-        page = w.add_blank_page(612, 792)
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): w._add_object(font)})})
-        stream = DecodedStreamObject()
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream.set_data(f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1"))
-        page[NameObject("/Contents")] = w._add_object(stream)
-    if title: w.add_metadata({"/Title": title})
-    with open(path, "wb") as f: w.write(f)
-
 # %% ../../nbs/10_store.ipynb #c18c11d7
 @dataclass
 class Document:
@@ -353,6 +335,33 @@ def read_jsonl(path: Path,  # A JSONL file: one JSON object per line
         digests.append(h.hexdigest())
         if _signature(before) != _signature(after) or digests[0] != digests[-1]:
             raise InputError(f"{path}: changed while it was being read", hint="re-run ingest once the file is no longer being written")
+
+# %% ../../nbs/10_store.ipynb #8df04660
+def load_beir(folder: str | Path,  # A BEIR data set folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
+              split: str = "test",  # Which qrels to read
+             ) -> tuple[list[Document], dict[str, str], dict[str, dict[str, int]]]:
+    "(corpus documents, {query id: text} for the split's queries, {query id: {doc id: relevance}})."
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    for p in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
+        if not p.is_file():
+            raise InputError(f"{p}: missing from the BEIR folder",
+                             hint="a BEIR folder has corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    qrels: dict[str, dict[str, int]] = {}
+    for n, line in enumerate(qrels_path.read_text().splitlines()):
+        parts = line.split("\t")
+        if n == 0 and parts[0] == "query-id":
+            continue
+        if len(parts) != 3:
+            raise InputError(f"{qrels_path}:{n + 1}: expected query-id, corpus-id, score", hint="tab-separated, three columns")
+        qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    queries = {}
+    for line in (folder / "queries.jsonl").read_text().splitlines():
+        if line.strip():
+            q = json.loads(line)
+            if q["_id"] in qrels:
+                queries[q["_id"]] = q["text"]
+    return list(read_jsonl(folder / "corpus.jsonl")), queries, qrels
 
 # %% ../../nbs/10_store.ipynb #3a68d496
 _LONG_WORD = 100  # characters: WordPiece reads a longer word as one [UNK]; such a run is cut into pieces this long
@@ -579,6 +588,21 @@ def corpus_version(con) -> str:
     rows = con.execute("SELECT doc_id, content_hash FROM documents ORDER BY doc_id").fetchall()
     return stable_hash(*(f"{d}:{h}" for d, h in rows)) if rows else "empty"
 
+# %% ../../nbs/10_store.ipynb #686cd77a
+@patch_to(IngestReport)
+def _repr_markdown_(self: IngestReport) -> str:
+    "A short table of what the ingest did: the counts, a few names of each, the chunks and the corpus version."
+    def few(names: list[str]) -> str:
+        shown = ", ".join(f"`{n}`" for n in names[:3])
+        return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    rows = [(k, getattr(self, k)) for k in ("added", "replaced", "unchanged", "duplicates", "removed")]
+    rows += [("errors", [f"{p}: {m}" for p, m in self.errors]), ("skipped", [f"{p} ({r})" for p, r in self.skipped])]
+    out = ["| | documents | |", "|---|---|---|"]
+    out += [f"| {k} | {len(v)} | {few(v)} |" for k, v in rows if v]
+    out.append(f"| chunks | {self.chunks_written} written, {self.chunks_embedded} embedded | |")
+    out.append(f"| corpus version | `{self.corpus_version}` | |")
+    return "\n".join(out)
+
 # %% ../../nbs/10_store.ipynb #abf787da
 def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, model: str = MODEL_NAME) -> tuple[int, int]:
     "Replace/insert `docs` (with chunks, vectors and new cache rows) in one transaction; return (chunks written, embedded)."
@@ -753,7 +777,7 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     if scope is not None:
         _remove_missing(con, scope, seen, keep or [], report)
     report.corpus_version = corpus_version(con)
-    from aiwb.data.retrieval import build_indexes
+    from aiwb.data.search import build_indexes
     build_indexes(con)  # BM25's fts index and the vector sidecar follow the corpus here: a search never writes
     return report
 
@@ -824,13 +848,3 @@ def chunk_size_figure(con, max_tokens: int | None = None):
     fig.update_layout(title=f"{len(sizes)} chunks by size", xaxis_title="tokens (all-MiniLM-L6-v2)",
                       yaxis_title="chunks", height=320, margin=dict(t=50, b=40, l=50, r=20))
     return fig
-
-# %% ../../nbs/10_store.ipynb #623c3c89
-def search(con,  # Open aiwb DuckDB connection
-           query: str,  # The question
-           k: int = 4,  # How many chunks to return
-           **kwargs,  # `mode=`, `filters=`, ... (see `aiwb.data.retrieval.search`)
-          ) -> list[Source]:
-    "The `k` best chunks for `query` (cosine similarity by default), as `Source`s."
-    from aiwb.data.retrieval import search as _search
-    return _search(con, query, k, **kwargs)
