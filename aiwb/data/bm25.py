@@ -15,16 +15,18 @@ __all__ = ['bm25_index', 'Bm25Postings', 'bm25_postings', 'query_terms']
 
 # %% ../../nbs/13_bm25.ipynb #37634a1f
 _FTS_DEFAULTS = ("porter", "english", r"(\.|[^a-z0-9])+")
+_FTS_STATE_SQL = "SELECT key, value FROM corpus_state WHERE key IN ('fts_version', 'fts_settings')"
 
 def bm25_index(con,
-               stemmer: str | None = None,  # fts stemmer, e.g. 'porter', 'english' (Snowball), 'none'; default: as last built, else 'porter'
+               stemmer: str | None = None,  # 'porter', 'english' or 'none'; default: as last built, or 'porter'
                stopwords: str | None = None,  # 'english' or 'none'; default: as last built, else 'english'
-               ignore: str | None = None,  # Regex of characters that separate tokens (after lower-casing); default keeps digits
+               ignore: str | None = None,  # Regex of token separators (after lower-casing); default keeps digits
                force: bool = False,  # Rebuild even if the corpus has not changed
               ) -> bool:
-    "Build the fts index over chunk text, or rebuild it when the corpus or the settings changed; return whether it was built."
+    ("Build the fts index over chunk text, or rebuild it when the corpus or the settings changed; return whether it "
+     "was built.")
     version = index_version(con)
-    state = dict(con.execute("SELECT key, value FROM corpus_state WHERE key IN ('fts_version', 'fts_settings')").fetchall())
+    state = dict(con.execute(_FTS_STATE_SQL).fetchall())
     last = json.loads(state["fts_settings"]) if "fts_settings" in state else list(_FTS_DEFAULTS)
     stemmer, stopwords, ignore = (a if a is not None else d for a, d in zip((stemmer, stopwords, ignore), last))
     settings = json.dumps([stemmer, stopwords, ignore])
@@ -32,11 +34,14 @@ def bm25_index(con,
         return False
     for name, v in (("stemmer", stemmer), ("stopwords", stopwords)):
         if not v.replace("_", "").isalnum():
-            raise InputError(f"bm25_index: {name} {v!r} is not a plain name", hint="e.g. stemmer='porter', stopwords='english'")
+            raise InputError(f"bm25_index: {name} {v!r} is not a plain name",
+                             hint="e.g. stemmer='porter', stopwords='english'")
     lit = lambda v: "'" + v.replace("'", "''") + "'"  # PRAGMA cannot take parameters: quote as SQL literals
-    con.execute(f"PRAGMA create_fts_index('chunks', 'chunk_id', 'text', stemmer={lit(stemmer)}, stopwords={lit(stopwords)}, "
+    con.execute(f"PRAGMA create_fts_index('chunks', 'chunk_id', 'text', stemmer={lit(stemmer)}, "
+                f"stopwords={lit(stopwords)}, "
                 f"ignore={lit(ignore)}, strip_accents=1, lower=1, overwrite=1)")
-    con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('fts_version', ?), ('fts_settings', ?)", [version, settings])
+    con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('fts_version', ?), ('fts_settings', ?)",
+                [version, settings])
     return True
 
 # %% ../../nbs/13_bm25.ipynb #f6984f2f
@@ -49,10 +54,12 @@ class Bm25Postings:
         # fetchnumpy, not Arrow: a cold `aiwb search --mode bm25` does not import pyarrow (~30 ms)
         docs = con.execute("SELECT docid, name, len FROM fts_main_chunks.docs ORDER BY docid").fetchnumpy()
         self.names = np.asarray(docs["name"], dtype=object)
-        docid = np.asarray(docs["docid"]); lens = np.asarray(docs["len"], dtype=np.float64)
+        docid = np.asarray(docs["docid"])
+        lens = np.asarray(docs["len"], dtype=np.float64)
         self._row = {int(d): i for i, d in enumerate(docid)}
         tf = con.execute("""SELECT t.termid, t.docid, count(*)::DOUBLE AS tf, any_value(d.df)::DOUBLE AS df
-            FROM fts_main_chunks.terms t JOIN fts_main_chunks.dict d USING (termid) GROUP BY ALL ORDER BY ALL""").fetchnumpy()
+            FROM fts_main_chunks.terms t JOIN fts_main_chunks.dict d USING (termid)
+            GROUP BY ALL ORDER BY ALL""").fetchnumpy()
         term, doc = np.asarray(tf["termid"]), np.asarray(tf["docid"])
         f, df = np.asarray(tf["tf"]), np.asarray(tf["df"])
         rows = np.searchsorted(docid, doc)
@@ -60,7 +67,10 @@ class Bm25Postings:
         self.weight = idf * (f * (k1 + 1) / (f + k1 * (1 - b + b * lens[rows] / avgdl)))
         self.doc = rows
         nterms = int(term.max()) + 1 if len(term) else 0
-        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=nterms))]) if len(term) else np.zeros(1, np.int64)
+        if len(term):
+            self.ptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=nterms))])
+        else:
+            self.ptr = np.zeros(1, np.int64)
 
     def row_of(self, name: str) -> int:
         "Row of chunk `name` in `names` (and in the arrays `scores` returns)."
@@ -68,7 +78,8 @@ class Bm25Postings:
         return self._by_name[name]
 
     def scores(self, termids):
-        "BM25 score of every document (row order of `names`) for the given query term ids (the last query's are kept: hybrid asks twice)."
+        ("BM25 score of every document (row order of `names`) for the given query term ids (the last query's are "
+         "kept: hybrid asks twice).")
         import numpy as np
         key, last = tuple(termids), getattr(self, "_last", None)  # one read of `_last`: safe across threads
         if last is not None and last[0] == key: return last[1]
@@ -85,19 +96,22 @@ class Bm25Postings:
 _BM25_CACHE: dict[tuple, Bm25Postings] = {}
 
 def _fts_settings(con, version: str) -> str | None:
-    "The settings of the store's fts index at `version` (None for an empty store); a `StoreError` when it is missing or stale: a search never builds it."
+    ("The settings of the store's fts index at `version` (None for an empty store); a `StoreError` when it is missing "
+     "or stale: a search never builds it.")
     if version.endswith(":0"): return None
-    state = dict(con.execute("SELECT key, value FROM corpus_state WHERE key IN ('fts_version', 'fts_settings')").fetchall())
+    state = dict(con.execute(_FTS_STATE_SQL).fetchall())
     hint = "run `aiwb index` (in Python: aiwb.data.search.build_indexes(con)); `aiwb ingest` builds it too"
     if "fts_version" not in state or "fts_settings" not in state:
         raise StoreError("the BM25 (fts) index of this store is not built", hint=hint)
     if state["fts_version"] != version:
-        raise StoreError(f"the BM25 (fts) index is stale: built at corpus version {state['fts_version']}, the store is at {version}",
+        raise StoreError(f"the BM25 (fts) index is stale: built at corpus version {state['fts_version']}, the store "
+                         f"is at {version}",
                          hint=hint)
     return state["fts_settings"]
 
 def bm25_postings(con, k1: float = 1.2, b: float = 0.75) -> Bm25Postings | None:
-    "The cached `Bm25Postings` for the store's current fts index and `(k1, b)` (None for an empty store); the index must be fresh."
+    ("The cached `Bm25Postings` for the store's current fts index and `(k1, b)` (None for an empty store); the index "
+     "must be fresh.")
     version = index_version(con)
     settings = _fts_settings(con, version)
     if settings is None: return None

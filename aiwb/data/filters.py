@@ -19,7 +19,8 @@ __all__ = ['MAX_FILTER_DEPTH', 'METADATA_OBJECTS_SQL', 'RetrievalWarning', 'Filt
 
 # %% ../../nbs/11_filters.ipynb #71509fca
 class RetrievalWarning(UserWarning):
-    "A search that runs but may not do what was meant (a filter comparing a field with a value of another type, a rebuilt sidecar)."
+    ("A search that runs but may not do what was meant (a filter comparing a field with a value of another type, a "
+     "rebuilt sidecar).")
 
 _OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
 
@@ -52,7 +53,8 @@ class Not(Filter):
     item: Filter
 
 class F:
-    "A metadata field to compare: `F('year') >= 2020`, `F('lang').isin(['en'])`, `F('title').contains('DuckDB')`, `F('tags').contains('rag')`."
+    ("A metadata field to compare: `F('year') >= 2020`, `F('lang').isin(['en'])`, `F('title').contains('DuckDB')`, "
+     "`F('tags').contains('rag')`.")
     def __init__(self, name: str): self.name = name
     def __eq__(self, v) -> Cmp: return Cmp(self.name, "=", v)  # type: ignore[override]
     def __ne__(self, v) -> Cmp: return Cmp(self.name, "!=", v)  # type: ignore[override]
@@ -75,10 +77,12 @@ def _check_scalar(v: Any, where: str) -> None:
     raise InputError(f"filter {where}: value {v!r} has type {type(v).__name__}",
                      hint="filter values are strings, numbers or booleans (lists of them for in / not in)")
 
-MAX_FILTER_DEPTH = 32  # Deepest nesting of and/or/not a filter may have (a deeper one is an InputError, not a RecursionError)
+# Deepest nesting of and/or/not a filter may have (a deeper one is an InputError, not a RecursionError)
+MAX_FILTER_DEPTH = 32
 
 def as_filter(spec: Any) -> Filter:
-    "A checked `Filter` from a `Filter`, a `{field: value}` dict, `{'and'|'or': [...]}`, `{'not': ...}` or `[field, op, value]`."
+    ("A checked `Filter` from a `Filter`, a `{field: value}` dict, `{'and'|'or': [...]}`, `{'not': ...}` or `[field, "
+     "op, value]`.")
     return _as_filter(spec, 0)
 
 def _as_filter(spec: Any, depth: int) -> Filter:
@@ -88,18 +92,21 @@ def _as_filter(spec: Any, depth: int) -> Filter:
                          hint="flatten it: and/or take a list of any length, and not(not(x)) is x")
     if isinstance(spec, Cmp):
         if not isinstance(spec.field, str) or not spec.field:
-            raise InputError(f"filter field {spec.field!r} is not a non-empty string", hint="name a metadata key, e.g. F('year')")
+            raise InputError(f"filter field {spec.field!r} is not a non-empty string",
+                             hint="name a metadata key, e.g. F('year')")
         if spec.op not in _OPS:
             raise InputError(f"filter operator {spec.op!r} is unknown", hint=f"use one of {', '.join(_OPS)}")
         where = f"{spec.field} {spec.op}"
         if spec.op in ("in", "not in"):
             if not isinstance(spec.value, (list, tuple)):
-                raise InputError(f"filter {where}: needs a list of values, got {spec.value!r}", hint="e.g. F('lang').isin(['en', 'de'])")
+                raise InputError(f"filter {where}: needs a list of values, got {spec.value!r}",
+                                 hint="e.g. F('lang').isin(['en', 'de'])")
             for v in spec.value: _check_scalar(v, where)
             return Cmp(spec.field, spec.op, list(spec.value))
         if isinstance(spec.value, (list, tuple)):
             raise InputError(f"filter {where}: value {spec.value!r} is a list",
-                             hint="use F(name).isin([...]) for several values, F(name).contains(v) for an element of a list field")
+                             hint="use F(name).isin([...]) for several values, F(name).contains(v) for an element of "
+                                  "a list field")
         _check_scalar(spec.value, where)
         if isinstance(spec.value, bool) and spec.op not in ("=", "!=", "contains"):
             raise InputError(f"filter {where}: booleans only compare with = and !=", hint="use F(name) == True")
@@ -112,16 +119,19 @@ def _as_filter(spec: Any, depth: int) -> Filter:
         if set(spec) == {"and"} or set(spec) == {"or"}:
             key = next(iter(spec))
             if not isinstance(spec[key], (list, tuple)):
-                raise InputError(f"filter {{'{key}': ...}} needs a list", hint=f"e.g. {{'{key}': [{{'lang': 'en'}}, ['year', '>=', 2020]]}}")
+                raise InputError(f"filter {{'{key}': ...}} needs a list",
+                                 hint=f"e.g. {{'{key}': [{{'lang': 'en'}}, ['year', '>=', 2020]]}}")
             return (And if key == "and" else Or)(tuple(_as_filter(i, depth + 1) for i in spec[key]))
         if set(spec) == {"not"}: return Not(_as_filter(spec["not"], depth + 1))
-        return And(tuple(_as_filter(Cmp(k, "in" if isinstance(v, (list, tuple)) else "=", v), depth + 1) for k, v in spec.items()))
+        return And(tuple(_as_filter(Cmp(k, "in" if isinstance(v, (list, tuple)) else "=", v),
+                                    depth + 1) for k, v in spec.items()))
     raise InputError(f"cannot read {spec!r} as a filter",
                      hint="use F('field') == value combined with & | ~, or a dict like {'lang': 'en'}")
 
 # %% ../../nbs/11_filters.ipynb #a9d75c2e
 def filter_spec(flt: Any) -> Any:
-    "The plain-data form of `flt` (`[field, op, value]`, `{'and'|'or': [...]}`, `{'not': ...}`), read back by `as_filter`."
+    ("The plain-data form of `flt` (`[field, op, value]`, `{'and'|'or': [...]}`, `{'not': ...}`), read back by "
+     "`as_filter`.")
     flt = as_filter(flt)
     if isinstance(flt, (And, Or)): return {"and" if isinstance(flt, And) else "or": [filter_spec(i) for i in flt.items]}
     if isinstance(flt, Not): return {"not": filter_spec(flt.item)}
@@ -167,7 +177,8 @@ def matches(flt: Any, metadata: dict[str, Any]) -> bool:
     return any(_order(x, op, v) for x in values)
 
 # %% ../../nbs/11_filters.ipynb #c1f0a002
-_KIND_WORDS = {"str": "strings", "num": "numbers", "bool": "booleans", "list": "lists", "object": "objects", "null": "nulls"}
+_KIND_WORDS = {"str": "strings", "num": "numbers", "bool": "booleans", "list": "lists", "object": "objects",
+               "null": "nulls"}
 
 def _leaves(flt: Filter) -> list[Cmp]:
     "The comparisons of a checked filter, left to right."
@@ -176,24 +187,30 @@ def _leaves(flt: Filter) -> list[Cmp]:
     return [flt]
 
 def check_filter(flt: Any,  # A filter in any form `as_filter` reads
-                 fields: dict[str, list[str]],  # Field -> JSON kinds, from `field_kinds` (a `VectorIndex` keeps them as `fields`)
+                 fields: dict[str,
+                              list[str]],  # Field -> JSON kinds, from `field_kinds` (`VectorIndex.fields`)
                 ) -> list[str]:
-    "An `InputError` for a field not in `fields`; a `RetrievalWarning` (also returned) for each comparison no stored value can meet."
+    ("An `InputError` for a field not in `fields`; a `RetrievalWarning` (also returned) for each comparison no stored "
+     "value can meet.")
     notes = []
     for c in _leaves(as_filter(flt)):
         if c.field not in fields:
             close = difflib.get_close_matches(c.field, list(fields), n=1)
             names = ", ".join(repr(f) for f in sorted(fields)[:40]) + (", ..." if len(fields) > 40 else "")
-            raise InputError(f"filter field {c.field!r} is in no chunk's metadata" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                             hint=f"fields in this store: {names}" if fields else "the store holds no metadata fields yet")
-        have = {k for k in fields[c.field] if k in ("str", "num", "bool")}  # what a comparison can meet (list elements included)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"filter field {c.field!r} is in no chunk's metadata" + guess,
+                             hint=f"fields in this store: {names}" if fields else "the store holds no metadata fields "
+                                                                                  "yet")
+        have = {k for k in fields[c.field] if k in ("str", "num",
+                                                    "bool")}  # what a comparison can meet (list elements included)
         values = c.value if c.op in ("in", "not in") else [c.value]
         want = {value_kind(v) for v in values}
         if c.op == "contains": want = {"str"} if isinstance(c.value, str) else want
         if values and not (want & have):
             held = " and ".join(_KIND_WORDS[k] for k in sorted(have)) or "no comparable values"
             given = " or ".join(_KIND_WORDS[k][:-1] for k in sorted(want))
-            note = f"filter {c.field} {c.op} {c.value!r}: the field holds {held}, the value is a {given}: this comparison is never true"
+            note = (f"filter {c.field} {c.op} {c.value!r}: the field holds {held}, the value is a {given}: "
+                    "this comparison is never true")
             warnings.warn(note, RetrievalWarning, stacklevel=3)
             notes.append(note)
     return notes
@@ -209,51 +226,61 @@ _KINDS = {"VARCHAR": "str", "BIGINT": "num", "UBIGINT": "num", "DOUBLE": "num", 
           "OBJECT": "object", "NULL": "null"}
 
 def field_kinds(con) -> dict[str, list[str]]:
-    "Each metadata field of the store's chunks and the JSON kinds its values have ('str', 'num', 'bool', 'list', ...; a list's elements too)."
-    rows = con.execute(f"""WITH r AS ({METADATA_OBJECTS_SQL}), e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
+    ("Each metadata field of the store's chunks and the JSON kinds its values have ('str', 'num', 'bool', 'list', "
+     "...; a list's elements too).")
+    rows = con.execute(f"""WITH r AS ({METADATA_OBJECTS_SQL}),
+        e AS (SELECT j.key, j.type, j.value FROM r, json_each(r.metadata) j
                                             WHERE json_type(r.metadata) = 'OBJECT')
         SELECT key, list(DISTINCT type ORDER BY type) FROM (SELECT key, type FROM e
-            UNION ALL SELECT e.key, x.type FROM e, json_each(e.value) x WHERE e.type = 'ARRAY') GROUP BY key ORDER BY key""").fetchall()
+            UNION ALL SELECT e.key, x.type FROM e, json_each(e.value) x WHERE e.type = 'ARRAY')
+        GROUP BY key ORDER BY key""").fetchall()
     return {k: sorted({_KINDS.get(t, t.lower()) for t in types}) for k, types in rows}
 
 
 # %% ../../nbs/11_filters.ipynb #58743a1b
 _ELEM = "_aiwb_e"  # the lambda variable that stands for one list element
 _ORD = ("=", "<", "<=", ">", ">=")
-_JSON_TYPES = {"str": "= 'VARCHAR'", "num": "IN ('BIGINT', 'UBIGINT', 'DOUBLE')", "bool": "= 'BOOLEAN'", "list": "= 'ARRAY'"}
+_JSON_TYPES = {"str": "= 'VARCHAR'", "num": "IN ('BIGINT', 'UBIGINT', 'DOUBLE')", "bool": "= 'BOOLEAN'",
+               "list": "= 'ARRAY'"}
 
 def _pointer(name: str) -> str:
     return "/" + name.replace("~", "~0").replace("/", "~1")
 
 def _arms(doc: str, ptr: str | None, op: str, values: Sequence, params: list) -> list[str]:
-    "`WHEN <type test> THEN <test>` arms: the scalar at `ptr` in `doc` (all of `doc` when None) compares `op` with one of `values`."
+    ("`WHEN <type test> THEN <test>` arms: the scalar at `ptr` in `doc` (all of `doc` when None) compares `op` with "
+     "one of `values`.")
     def at() -> str:
         if ptr is None: return f"{doc}, '$'"
-        params.append(ptr); return f"{doc}, ?"
+        params.append(ptr)
+        return f"{doc}, ?"
     def test(expr: str, vs: list) -> str:
         if op == "contains": out = " OR ".join(f"contains({expr}, ?)" for _ in vs)  # substring (string values only)
         elif op == "=" and len(vs) > 1: out = f"{expr} IN ({', '.join('?' * len(vs))})"
         else: out = f"{expr} {dict(zip(_ORD, _ORD))[op]} ?"
-        params.extend(vs); return out
+        params.extend(vs)
+        return out
     arms = []
     for kind in ("str", "num", "bool"):
         vs = [v for v in values if value_kind(v) == kind]
         if not vs or (op == "contains" and kind != "str"): continue
         when = f"WHEN json_type({at()}) {_JSON_TYPES[kind]} THEN "
         if kind == "str": arms.append(when + test(f"json_extract_string({at()})", vs))
-        elif kind == "num": arms.append(when + test(f"TRY_CAST(json_extract_string({at()}) AS DOUBLE)", [float(v) for v in vs]))
+        elif kind == "num": arms.append(when + test(f"TRY_CAST(json_extract_string({at()}) AS DOUBLE)",
+                                                    [float(v) for v in vs]))
         else: arms.append(when + test(f"json_extract_string({at()})", ["true" if v else "false" for v in vs]))
     return arms
 
 def _any(column: str, ptr: str, op: str, values: Sequence, params: list, on_value: str | None = "same") -> str:
-    "SQL, never NULL: a list field has an element that compares `op` with one of `values`, or another value compares `on_value`."
+    ("SQL, never NULL: a list field has an element that compares `op` with one of `values`, or another value compares "
+     "`on_value`.")
     if not values: return "false"
     top = " ".join(_arms(column, ptr, op if on_value == "same" else on_value, values, params)) if on_value else ""
     params.extend([ptr, ptr])
     elem = " ".join(_arms(_ELEM, None, op, values, params))
     # a CASE evaluates an arm only for the rows that reach it: a scalar field never pays for the list lambda
     return (f"coalesce(CASE {top} WHEN json_type({column}, ?) = 'ARRAY' THEN list_bool_or(list_transform("
-            f"json_extract(json_extract({column}, ?), '$[*]'), lambda {_ELEM}: CASE {elem} ELSE false END)) ELSE false END, false)")
+            f"json_extract(json_extract({column}, ?), '$[*]'), lambda {_ELEM}: CASE {elem} ELSE false END)) ELSE "
+            f"false END, false)")
 
 def _leaf(column: str, op: str, v: Any, ptr: str, params: list) -> str:
     "SQL for one comparison on the JSON field at `ptr` (list fields compare through their elements)."

@@ -26,14 +26,18 @@ class HybridParams:
     bm25_weight: float = 1.0
     rrf_k: float = 60.0
     depth: int = 100  # Ranks taken from each mode
-    fusion: str = "rrf"  # "rrf"; "zscore": weights × scores standardised over each mode's top `depth`; "linear": weights × raw scores
+    # "rrf"; "zscore": weights × scores standardised over each mode's top `depth`; "linear": weights × raw scores
+    fusion: str = "rrf"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
 def _with_ids(con, ids: Sequence[str], sql: str, params: list | None = None) -> list[tuple]:
-    "Run `sql` with the table `_aiwb_ids(chunk_id, rank)` bound to `ids` (an Arrow table: a Python list parameter is slow)."
+    ("Run `sql` with the table `_aiwb_ids(chunk_id, rank)` bound to `ids` (an Arrow table: a Python list parameter is "
+     "slow).")
     import pyarrow as pa
-    con.register("_aiwb_ids", pa.table({"chunk_id": pa.array(list(ids), pa.string()), "rank": pa.array(range(len(ids)), pa.int64())}))
+    con.register("_aiwb_ids",
+                 pa.table({"chunk_id": pa.array(list(ids), pa.string()),
+                           "rank": pa.array(range(len(ids)), pa.int64())}))
     try:
         return con.execute(sql, params or []).fetchall()
     finally:
@@ -44,14 +48,16 @@ def chunk_sources(con,  # Open aiwb DuckDB connection
                   scores: Sequence[float],  # One score per id
                   vi: VectorIndex | None = None,  # The store's index (default `vector_index(con)`)
                  ) -> list[Source]:
-    "The `Source`s of chunk `ids`, in that order (ids the store lacks are skipped), from the chunk rows kept beside the vectors: no DuckDB round trip."
+    ("The `Source`s of chunk `ids`, in that order (ids the store lacks are skipped), from the chunk rows kept beside "
+     "the vectors: no DuckDB round trip.")
     vi = vi if vi is not None else vector_index(con)
     return vi.sources(vi.position_of(ids), scores)
 
 def _allowed_rows(con, vi: VectorIndex, filters) -> Any:
     "Positions in `vi` (sorted) of the chunks that pass `filters`."
     sql, params = compile_filter(filters, column=CHUNK_METADATA)
-    ids = con.execute(f"SELECT chunk_id FROM chunks c LEFT JOIN documents d USING (doc_id) WHERE {sql}", params).to_arrow_table().column(0)
+    ids = con.execute(f"SELECT chunk_id FROM chunks c LEFT JOIN documents d USING (doc_id) WHERE {sql}",
+                      params).to_arrow_table().column(0)
     return vi.positions(ids.to_numpy(zero_copy_only=False))
 
 def vector_literal(vec) -> str:
@@ -59,7 +65,8 @@ def vector_literal(vec) -> str:
     import numpy as np
     v = np.asarray(vec, dtype=np.float32).reshape(-1)
     if v.shape != (EMBEDDING_DIM,) or not np.isfinite(v).all():
-        raise InputError(f"a query vector must be {EMBEDDING_DIM} finite numbers, got shape {v.shape}", hint="pass embed([text])[0]")
+        raise InputError(f"a query vector must be {EMBEDDING_DIM} finite numbers, got shape {v.shape}",
+                         hint="pass embed([text])[0]")
     return "[" + ",".join(repr(float(x)) for x in v) + f"]::FLOAT[{EMBEDDING_DIM}]"
 
 def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, params: HybridParams,
@@ -81,7 +88,8 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         v = vector_literal(qvec)
         rows = con.execute(f"""SELECT chunk_id, 1 - array_cosine_distance(embedding, {v}) AS score
             FROM {'chunks' if filters is None else 'chunks c LEFT JOIN documents d USING (doc_id)'} WHERE {sql}
-            ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""", [*fparams, k]).fetchall()  # no join: the HNSW index serves it
+            ORDER BY array_cosine_distance(embedding, {v}) LIMIT ?""",
+                           [*fparams, k]).fetchall()  # no join: the HNSW index serves it
         if len(rows) < k and filters is not None:
             return _ranked(con, query, qvec, "vector", k, filters, nprobe, params, vi=vi)
         return [(c, float(s)) for c, s in rows]
@@ -103,7 +111,8 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
 def zscore_fusion(runs: Sequence[Sequence[tuple[str, float]]],  # (id, score) lists, best first
                   weights: Sequence[float] | None = None,  # One weight per run
                  ) -> list[tuple[str, float]]:
-    "Score fusion: each run's scores standardised over the run (an id missing from a run gets that run's lowest), weighted and summed."
+    ("Score fusion: each run's scores standardised over the run (an id missing from a run gets that run's lowest), "
+     "weighted and summed.")
     import numpy as np
     weights = weights or [1.0] * len(runs)
     fused: dict[str, float] = {}
@@ -112,7 +121,8 @@ def zscore_fusion(runs: Sequence[Sequence[tuple[str, float]]],  # (id, score) li
         if not run: continue
         sc = np.array([s for _, s in run], dtype=np.float64)
         mu, sd = sc.mean(), sc.std() or 1.0
-        z = dict(zip((i for i, _ in run), (sc - mu) / sd)); floor = (sc.min() - mu) / sd
+        z = dict(zip((i for i, _ in run), (sc - mu) / sd))
+        floor = (sc.min() - mu) / sd
         for i in ids: fused[i] = fused.get(i, 0.0) + w * z.get(i, floor)
     return sorted(fused.items(), key=lambda t: (-t[1], t[0]))
 
@@ -145,7 +155,8 @@ def linear_fusion(con,  # Open aiwb DuckDB connection
                   candidates: Sequence[str],  # Chunk ids to score (the union of each mode's top `depth`)
                   params: HybridParams,  # `vector_weight`, `bm25_weight`, `bm25_k1`, `bm25_b`
                  ) -> list[tuple[str, float]]:
-    "Linear score fusion: (id, vector_weight × cosine + bm25_weight × BM25) best first, both scores exact for every candidate."
+    ("Linear score fusion: (id, vector_weight × cosine + bm25_weight × BM25) best first, both scores exact for every "
+     "candidate.")
     import numpy as np
     cands = list(dict.fromkeys(candidates))
     if not cands: return []
@@ -157,7 +168,8 @@ def linear_fusion(con,  # Open aiwb DuckDB connection
 
 # %% ../../nbs/14_search.ipynb #81636402
 MODES = ("vector", "ivf", "int8", "binary", "hnsw", "bm25", "hybrid")
-MAX_K = 1000  # The most chunks one search returns (and `HybridParams.depth` takes from each mode): a larger k is an InputError
+# The most chunks one search returns (and `HybridParams.depth` takes from each mode): a larger k is an InputError
+MAX_K = 1000
 
 def check_k(k: Any, what: str = "k") -> None:
     "An `InputError` unless `k` is an integer from 1 to `MAX_K`."
@@ -165,7 +177,8 @@ def check_k(k: Any, what: str = "k") -> None:
         raise InputError(f"{what} must be a positive integer, got {k!r}", hint="e.g. k=4")
     if k > MAX_K:
         raise InputError(f"{what}={k:,} is more than MAX_K = {MAX_K:,} chunks",
-                         hint=f"ask for at most {MAX_K:,} (aiwb.data.search.MAX_K); page through results with a filter instead")
+                         hint=f"ask for at most {MAX_K:,} (aiwb.data.search.MAX_K); page through results with a "
+                              f"filter instead")
 
 def search(con,  # Open aiwb DuckDB connection
            query: str,  # The question
@@ -175,7 +188,7 @@ def search(con,  # Open aiwb DuckDB connection
            nprobe: int = 16,  # IVF cells scanned (mode 'ivf')
            hybrid: HybridParams | None = None,  # Fusion weights and BM25 parameters
            query_vector=None,  # Precomputed query embedding (skips `embed`)
-           oversample: int | None = None,  # Candidates per result rescored exactly (modes 'int8', 'binary'); default `OVERSAMPLE`
+           oversample: int | None = None,  # Candidates per result rescored ('int8', 'binary'); default `OVERSAMPLE`
            check_fields: bool = True,  # A filter field no chunk has is an InputError (False: it just matches nothing)
           ) -> list[Source]:
     "The `k` best chunks for `query` in `mode`, restricted to `filters`, as `Source`s best first."
@@ -203,7 +216,8 @@ def search(con,  # Open aiwb DuckDB connection
         elif params.fusion == "linear":
             fused = linear_fusion(con, query, qvec, [c for c, _ in vec] + [c for c, _ in kw], params)[:k]
         else:
-            raise InputError(f"unknown fusion {params.fusion!r}", hint="use HybridParams(fusion='rrf'), 'zscore' or 'linear'")
+            raise InputError(f"unknown fusion {params.fusion!r}",
+                             hint="use HybridParams(fusion='rrf'), 'zscore' or 'linear'")
         return chunk_sources(con, [c for c, _ in fused], [s for _, s in fused], vi)
     ranked = _ranked(con, query, qvec, mode, k, filters, nprobe, params, oversample, vi=vi)
     return chunk_sources(con, [c for c, _ in ranked], [s for _, s in ranked], vi)
@@ -226,23 +240,27 @@ def _require_hnsw(con) -> None:
     "A `StoreError` when the store has no HNSW index (a search never builds one)."
     if not con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name = 'chunks_hnsw'").fetchone()[0]:
         raise StoreError("the HNSW index of this store is not built (mode 'hnsw' needs it)",
-                         hint="run `aiwb index --hnsw` (in Python: build_indexes(con, hnsw=True)); or use mode 'vector' (exact) or 'ivf'")
+                         hint="run `aiwb index --hnsw` (in Python: build_indexes(con, hnsw=True)); or use mode "
+                              "'vector' (exact) or 'ivf'")
 
 
 # %% ../../nbs/14_search.ipynb #c1f0a007
 def build_indexes(con,  # Open, writable aiwb DuckDB connection
-                  hnsw: bool = False,  # Also build the HNSW index (minutes at 100k chunks); one that exists is maintained by DuckDB
+                  hnsw: bool = False,  # Also build the HNSW index (minutes at 100k chunks; DuckDB maintains it)
                   force: bool = False,  # Rebuild even what is up to date
                   vectors: bool = True,  # Also write the vector sidecar (the matrix, chunk rows and metadata fields)
                  ) -> dict[str, bool]:
-    "Build or refresh the store's search indexes (fts for BM25; HNSW when asked; the vector sidecar); {'fts': built, 'hnsw': built, 'vectors': ready}."
+    ("Build or refresh the store's search indexes (fts for BM25; HNSW when asked; the vector sidecar); {'fts': built, "
+     "'hnsw': built, 'vectors': ready}.")
     import duckdb
     empty = index_version(con).endswith(":0")
     try:
-        built = {"fts": False if empty else bm25_index(con, force=force), "hnsw": hnsw_index(con, force=force) if hnsw else False}
+        built = {"fts": False if empty else bm25_index(con, force=force),
+                 "hnsw": hnsw_index(con, force=force) if hnsw else False}
     except duckdb.Error as e:
         raise StoreError(f"building the search indexes failed: {str(e).strip()}",
-                         hint="the chunks are stored; open the store writable (no other process holding it) and run `aiwb index`") from None
+                         hint="the chunks are stored; open the store writable (no other process holding it) and run "
+                              "`aiwb index`") from None
     built["vectors"] = bool(vectors and not empty and vector_index(con) is not None)
     return built
 

@@ -41,7 +41,8 @@ def _topk(scores, k: int):
     return np.take_along_axis(part, order, -1)
 
 def _blocked_topk(q, m, k: int, block: int = 65536):
-    "Top-`k` `(positions, scores)` of the batch `q` against the rows of `m`, a block of rows at a time (no (queries × n) score matrix)."
+    ("Top-`k` `(positions, scores)` of the batch `q` against the rows of `m`, a block of rows at a time (no (queries "
+     "× n) score matrix).")
     import numpy as np
     k = min(k, len(m))
     if k <= 0: return np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32)
@@ -49,7 +50,8 @@ def _blocked_topk(q, m, k: int, block: int = 65536):
     for i in range(0, len(m), block):
         s = q @ m[i:i + block].T
         t = _topk(s, k)
-        ps.append(t + i); ss.append(np.take_along_axis(s, t, -1))
+        ps.append(t + i)
+        ss.append(np.take_along_axis(s, t, -1))
     p, s = np.concatenate(ps, axis=1), np.concatenate(ss, axis=1)
     t = _topk(s, k)
     return np.take_along_axis(p, t, -1), np.take_along_axis(s, t, -1)
@@ -57,7 +59,8 @@ def _blocked_topk(q, m, k: int, block: int = 65536):
 
 # %% ../../nbs/12_vectors.ipynb #94a07269
 class VectorIndex:
-    "Normalised float32 embeddings in one matrix (in memory or memory-mapped), with exact, IVF and quantised top-k search."
+    ("Normalised float32 embeddings in one matrix (in memory or memory-mapped), with exact, IVF and quantised top-k "
+     "search.")
     def __init__(self,
                  ids,  # Row ids (e.g. chunk ids), one per row of `matrix`
                  matrix,  # (n, d) float32 unit vectors; a memory-mapped array is used as is, not copied
@@ -70,9 +73,11 @@ class VectorIndex:
             raise InputError(f"{len(self.ids)} ids for {len(self.matrix)} rows", hint="pass one id per matrix row")
         self.path = None if path is None else Path(path)
         self.centroids = self.offsets = None
-        self.rows: ChunkRows | None = None  # Each chunk's doc_id, text and metadata, in the store's scan order (see `sources`)
+        # Each chunk's doc_id, text and metadata, in the store's scan order (see `sources`)
+        self.rows: ChunkRows | None = None
         self.perm = None  # Row of `rows` for each position (None: the same position)
-        self.fields: dict[str, list[str]] | None = None  # Metadata field -> the JSON kinds it holds (see `check_filter`)
+        self.fields: dict[str,
+                          list[str]] | None = None  # Metadata field -> the JSON kinds it holds (see `check_filter`)
         self._derived: dict[str, Any] = {}  # quantised codes and the id lookup, made on first use
         self._lock = threading.RLock()  # one thread at a time makes a derived array (eval runs cases in threads)
 
@@ -89,11 +94,13 @@ class VectorIndex:
             return (pos[0], sc[0]) if single else (pos, sc)
         if rows is None:
             s = (self.matrix @ q2[0])[None]
-            top = _topk(s, k); pos = top
+            top = _topk(s, k)
+            pos = top
         else:
             rows = np.asarray(rows, dtype=np.int64)
             s = q2 @ self.matrix[rows].T
-            top = _topk(s, k); pos = rows[top]
+            top = _topk(s, k)
+            pos = rows[top]
         sc = np.take_along_axis(s, top, -1)
         return (pos[0], sc[0]) if single else (pos, sc)
 
@@ -132,8 +139,10 @@ def _stat_key(f) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 def _checksum_ok(f) -> bool:
-    "Whether every byte of the sidecar file `f` is what was written: its size and every block's CRC-32 match its checksum file."
-    stamp = f.with_name(f.name + ".ok")  # the file's stat when it last passed in full: unchanged since, it is not read again
+    ("Whether every byte of the sidecar file `f` is what was written: its size and every block's CRC-32 match its "
+     "checksum file.")
+    # the file's stat when it last passed in full: unchanged since, it is not read again
+    stamp = f.with_name(f.name + ".ok")
     try:
         want = json.loads(_crc_path(f).read_text())
         before = _stat_key(f)
@@ -143,10 +152,12 @@ def _checksum_ok(f) -> bool:
         except (OSError, ValueError):
             pass
         if want["crc32"] != _file_crcs(f): return False
-        if _stat_key(f) == before and time.time() - before[3] / 1e9 > 0.05:  # a ctime within one clock tick could repeat
+        # a ctime within one clock tick could repeat
+        if _stat_key(f) == before and time.time() - before[3] / 1e9 > 0.05:
             try:
                 tmp = _private(stamp)
-                tmp.write_text(json.dumps(before)); os.replace(tmp, stamp)
+                tmp.write_text(json.dumps(before))
+                os.replace(tmp, stamp)
             except OSError:
                 pass  # a read-only sidecar: checked in full each time
         return True
@@ -154,33 +165,44 @@ def _checksum_ok(f) -> bool:
         return False
 
 def _save_blocks(f, shape, dtype, blocks):
-    "Row `blocks` (along axis 0) into a new array, or with a path `f` into the .npy file `f` (written to a temporary file with its checksum, renamed into place) mapped read-only."
+    ("Row `blocks` (along axis 0) into a new array, or with a path `f` into the .npy file `f` (written to a temporary "
+     "file with its checksum, renamed into place) mapped read-only.")
     import numpy as np
     dtype, shape = np.dtype(dtype), tuple(shape)
     if f is None:
-        out = np.empty(shape, dtype); i = 0
-        for b in blocks: out[i:i + len(b)] = b; i += len(b)
+        out = np.empty(shape, dtype)
+        i = 0
+        for b in blocks:
+            out[i:i + len(b)] = b
+            i += len(b)
         return out
     tmp = _private(f, ".tmp.npy")
     try:
-        with open(tmp, "wb") as fh:  # plain writes, not a writable mapping: the pages go to the page cache, not this process
-            np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+        with open(tmp,
+                  "wb") as fh:  # plain writes, not a writable mapping: the pages go to the page cache, not this process
+            np.lib.format.write_array_header_1_0(fh,
+                                                 {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                                                  "shape": shape})
             i = 0
             for b in blocks:
-                fh.write(np.ascontiguousarray(b, dtype=dtype).tobytes()); i += len(b)
+                fh.write(np.ascontiguousarray(b, dtype=dtype).tobytes())
+                i += len(b)
         if i != shape[0]: raise StoreError(f"{f.name}: {i} rows written, {shape[0]} expected", hint="search again")
         _write_checksum(tmp)
         os.replace(_crc_path(tmp), _crc_path(f))  # the checksum first: a file without its checksum is never trusted
         os.replace(tmp, f)
     except BaseException:
-        tmp.unlink(missing_ok=True); _crc_path(tmp).unlink(missing_ok=True); raise
+        tmp.unlink(missing_ok=True)
+        _crc_path(tmp).unlink(missing_ok=True)
+        raise
     return np.load(f, mmap_mode="r")
 
 
 # %% ../../nbs/12_vectors.ipynb #4f3f34f4
 @patch_to(VectorIndex)
 def derived(self: VectorIndex, name: str, shape, dtype, blocks):
-    "Array `name` made by `blocks()` (row blocks) from the matrix: kept in memory, or for a sidecar index written once to `name.npy` and mapped."
+    ("Array `name` made by `blocks()` (row blocks) from the matrix: kept in memory, or for a sidecar index written "
+     "once to `name.npy` and mapped.")
     a = self._derived.get(name)
     if a is not None: return a
     with self._lock:
@@ -209,7 +231,8 @@ def _derive(self: VectorIndex, name: str, shape, dtype, blocks):
 # %% ../../nbs/12_vectors.ipynb #dd40ea5b
 @patch_to(VectorIndex)
 def position_of(self: VectorIndex, ids):
-    "Position of each of `ids` in the index, in their order (-1 for an id not in it), by binary search over the sorted ids."
+    ("Position of each of `ids` in the index, in their order (-1 for an id not in it), by binary search over the "
+     "sorted ids.")
     import numpy as np
     n = len(self.ids)
     want = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids))
@@ -229,11 +252,13 @@ def positions(self: VectorIndex, ids):
 
 
 # %% ../../nbs/12_vectors.ipynb #33c45fb5
-ROW_COLUMNS = ("doc_id", "text", "metadata")  # what `ChunkRows` keeps of each chunk as text (metadata: its own JSON, if any)
+ROW_COLUMNS = ("doc_id", "text",
+               "metadata")  # what `ChunkRows` keeps of each chunk as text (metadata: its own JSON, if any)
 DOC_COLUMNS = ("metadata",)  # what it keeps of each document, once: its metadata JSON, shared by the document's chunks
 
 class TextColumns:
-    "Columns of UTF-8 strings: one blob per column and an (n + 1, columns) offsets array; row i of column j is one slice."
+    ("Columns of UTF-8 strings: one blob per column and an (n + 1, columns) offsets array; row i of column j is one "
+     "slice.")
     def __init__(self,
                  blobs,  # One uint8 array per column (memory-mapped or in memory)
                  offsets,  # (n + 1, columns) int64: row i of column j is blobs[j][offsets[i, j]:offsets[i + 1, j]]
@@ -248,10 +273,11 @@ class TextColumns:
         return bytes(self.blobs[j][o[i, j]:o[i + 1, j]]).decode("utf-8")
 
 class ChunkRows:
-    "Each chunk's document id, text and own metadata (`chunks`), its position and document row (`index`), and every document's metadata once (`docs`)."
+    ("Each chunk's document id, text and own metadata (`chunks`), its position and document row (`index`), and every "
+     "document's metadata once (`docs`).")
     def __init__(self,
                  chunks: TextColumns,  # `ROW_COLUMNS` of each chunk
-                 index,  # (n, 2) int64: the chunk's position in its document, and its document's row in `docs` (-1: none)
+                 index,  # (n, 2) int64: the chunk's position in its document, its document's row in `docs` (-1: none)
                  docs: TextColumns,  # `DOC_COLUMNS` of each document, by row
                 ):
         self.chunks, self.index, self.docs = chunks, index, docs
@@ -261,10 +287,12 @@ class ChunkRows:
     def raw(self, i: int) -> tuple[str, str, str, int, str]:
         "`(doc_id, text, own metadata, position, document metadata)` of chunk `i`, as stored (JSON text; '' for none)."
         position, doc = (int(x) for x in self.index[i])
-        return (*(self.chunks.get(i, j) for j in range(len(ROW_COLUMNS))), position, self.docs.get(doc, 0) if doc >= 0 else "")
+        return (*(self.chunks.get(i, j) for j in range(len(ROW_COLUMNS))), position,
+                self.docs.get(doc, 0) if doc >= 0 else "")
 
     def row(self, i: int) -> tuple[str, str, dict[str, Any]]:
-        "`(doc_id, text, metadata)` of chunk `i`: its own metadata, else its document's with its `position`, as `CHUNK_METADATA` reads it."
+        ("`(doc_id, text, metadata)` of chunk `i`: its own metadata, else its document's with its `position`, as "
+         "`CHUNK_METADATA` reads it.")
         doc_id, text, own, position, doc = self.raw(i)
         if own: return doc_id, text, json.loads(own)
         meta = json.loads(doc) if doc else None
@@ -307,7 +335,8 @@ def build_ivf(self: VectorIndex,
               sample: int = 100_000,  # Rows used to train the centroids
               seed: int = 0,
              ) -> VectorIndex:
-    "Group the rows into `nlist` k-means cells (reordering the matrix, and its sidecar file if it has one); return `self`."
+    ("Group the rows into `nlist` k-means cells (reordering the matrix, and its sidecar file if it has one); return "
+     "`self`.")
     import numpy as np
     n = len(self.ids)
     nlist = nlist or max(1, min(n // 8, int(4 * math.sqrt(n))))
@@ -316,7 +345,8 @@ def build_ivf(self: VectorIndex,
     cent = train[rng.choice(len(train), size=nlist, replace=False)].copy()
     for _ in range(iters):
         assign = _assign(train, cent)
-        sums = np.zeros_like(cent); np.add.at(sums, assign, train)
+        sums = np.zeros_like(cent)
+        np.add.at(sums, assign, train)
         empty = np.bincount(assign, minlength=nlist) == 0
         sums[empty] = train[rng.choice(len(train), size=int(empty.sum()))]
         cent = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
@@ -349,12 +379,14 @@ def search_ivf(self: VectorIndex, queries, k: int = 10, nprobe: int = 8):
     "Approximate top-`k` `(positions, scores)`: exact scores within the `nprobe` cells nearest each query."
     import numpy as np
     if self.centroids is None:
-        raise StoreError("the IVF cells are not built", hint="call build_ivf() on the index first (or use mode='vector')")
+        raise StoreError("the IVF cells are not built",
+                         hint="call build_ivf() on the index first (or use mode='vector')")
     q = np.asarray(queries, dtype=np.float32)
     single = q.ndim == 1
     q2 = q[None] if single else q
     cells = _topk(q2 @ self.centroids.T, nprobe)
-    out_p = np.zeros((len(q2), k), np.int64) - 1; out_s = np.full((len(q2), k), -np.inf, np.float32)
+    out_p = np.zeros((len(q2), k), np.int64) - 1
+    out_s = np.full((len(q2), k), -np.inf, np.float32)
     off = self.offsets
     for j, qv in enumerate(q2):
         cs = [c for c in cells[j] if off[c + 1] > off[c]]
@@ -418,14 +450,16 @@ def quantise(self: VectorIndex, kind: str = "binary", block: int = 65536):
             for i in range(0, n, block): np.maximum(top, np.abs(self.matrix[i:i + block]).max(axis=0), out=top)
             return [np.maximum(top, 1e-12) / 127]
         sc = self.derived("int8_scale", (d,), np.float32, scale)
-        rows = lambda: (np.clip(np.rint(self.matrix[i:i + block] / sc), -127, 127).astype(np.int8) for i in range(0, n, block))
+        def rows():
+            for i in range(0, n, block):
+                yield np.clip(np.rint(self.matrix[i:i + block] / sc), -127, 127).astype(np.int8)
         return self.derived("int8", (n, d), np.int8, rows), sc
     raise InputError(f"unknown quantisation {kind!r}", hint="use 'binary' or 'int8'")
 
 @patch_to(VectorIndex)
 def search_quantised(self: VectorIndex, queries, k: int = 10,
                      kind: str = "binary",  # 'binary' (Hamming on sign bits) or 'int8' (scaled integer dot products)
-                     oversample: int | None = None,  # Candidates per result rescored in float32; default `OVERSAMPLE[kind]`
+                     oversample: int | None = None,  # Candidates per result rescored; default `OVERSAMPLE[kind]`
                      rows=None,  # Restrict to these positions (sorted), as in `search`
                     ):
     "Top-`k` `(positions, scores)`: the best `k × oversample` candidates by `kind` codes, rescored exactly in float32."
@@ -448,7 +482,8 @@ def search_quantised(self: VectorIndex, queries, k: int = 10,
         lim = min(32767, (2 ** 31 - 1) // (127 * max(1, c8.shape[1])))  # int32 sums cannot overflow
     n = cb.shape[1] if kind == "binary" else len(c8)
     m = min(n, k * oversample)
-    out_p = np.zeros((len(q2), k), np.int64) - 1; out_s = np.full((len(q2), k), -np.inf, np.float32)
+    out_p = np.zeros((len(q2), k), np.int64) - 1
+    out_s = np.full((len(q2), k), -np.inf, np.float32)
     for j, qv in enumerate(q2):
         if m == 0: break
         if kind == "binary":
@@ -468,7 +503,8 @@ def search_quantised(self: VectorIndex, queries, k: int = 10,
 
 # %% ../../nbs/12_vectors.ipynb #202d27c1
 class _ColumnsWriter:
-    "Collect Arrow string arrays into `TextColumns`: appended to `{prefix}_{column}.bin` in `folder`, or kept in memory."
+    ("Collect Arrow string arrays into `TextColumns`: appended to `{prefix}_{column}.bin` in `folder`, or kept in "
+     "memory.")
     def __init__(self, columns: tuple[str, ...], prefix: str, folder=None):
         self.columns, self.prefix, self.folder = columns, prefix, folder
         self.ends, self.offsets = [0] * len(columns), []
@@ -511,14 +547,16 @@ ROW_FILES = (*(f"rows_{c}.bin" for c in ROW_COLUMNS), "rows_offsets.npy", "rows_
 def _map_columns(folder, columns: tuple[str, ...], prefix: str) -> TextColumns:
     "The `TextColumns` `{prefix}_*` of a sidecar folder, memory-mapped."
     import numpy as np
-    blobs = [np.memmap(folder / f"{prefix}_{c}.bin", np.uint8, mode="r").view(np.ndarray) if (folder / f"{prefix}_{c}.bin").stat().st_size
+    blobs = [np.memmap(folder / f"{prefix}_{c}.bin", np.uint8,
+                       mode="r").view(np.ndarray) if (folder / f"{prefix}_{c}.bin").stat().st_size
              else np.zeros(0, np.uint8) for c in columns]  # plain views of the mappings: slicing a np.memmap is slower
     return TextColumns(blobs, np.load(folder / f"{prefix}_offsets.npy", mmap_mode="r").view(np.ndarray))
 
 def _map_rows(folder) -> ChunkRows:
     "The `ChunkRows` of a sidecar folder, memory-mapped."
     import numpy as np
-    return ChunkRows(_map_columns(folder, ROW_COLUMNS, "rows"), np.load(folder / "rows_index.npy", mmap_mode="r").view(np.ndarray),
+    return ChunkRows(_map_columns(folder, ROW_COLUMNS, "rows"),
+                     np.load(folder / "rows_index.npy", mmap_mode="r").view(np.ndarray),
                      _map_columns(folder, DOC_COLUMNS, "docs"))
 
 
@@ -528,16 +566,20 @@ _INDEX_LOCK = threading.RLock()  # one thread at a time opens, checks or builds 
 SCAN_MEMORY_LIMIT = "64MB"  # DuckDB's buffer pool while the embedding column is read (None: no cap)
 _SIDECAR_FORMAT = 3  # 2: chunk rows, field kinds and a checksum for every file; 3: documents' metadata once
 _DB_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> its database file (asked once)
-# a chunk's metadata: its own JSON (chunks written outside `ingest`), else its document's (stored once) with its position
+# a chunk's metadata: its own JSON (chunks written outside `ingest`),
+# else its document's (stored once) with its position
 CHUNK_METADATA = "coalesce(c.metadata, json_merge_patch(d.metadata, json_object('position', c.position)))"
 # The queries the sidecar is read from: to read chunks elsewhere, change only these. Each document's metadata is read
 # once (`DOC_ROWS_SQL`, by doc_id); a chunk carries only its own metadata, its position and its document's row there.
-CHUNK_ROWS_SQL = ("SELECT c.chunk_id, c.embedding, c.doc_id, c.text, c.metadata, c.position, coalesce(d.doc_row, -1) AS doc_row "
-                  "FROM chunks c LEFT JOIN (SELECT doc_id, row_number() OVER (ORDER BY doc_id) - 1 AS doc_row FROM documents) d "
+CHUNK_ROWS_SQL = ("SELECT c.chunk_id, c.embedding, c.doc_id, c.text, c.metadata, c.position, coalesce(d.doc_row, -1) "
+                  "AS doc_row "
+                  "FROM chunks c LEFT JOIN (SELECT doc_id, row_number() OVER (ORDER BY doc_id) - 1 AS doc_row FROM "
+                  "documents) d "
                   "USING (doc_id)")
 DOC_ROWS_SQL = "SELECT metadata FROM documents ORDER BY doc_id"
 # the same fields as stored, for a few chunks (the spot check of a mapped sidecar): no window over the documents
-CHUNK_CHECK_SQL = ("SELECT c.chunk_id, c.embedding, c.doc_id, c.text, c.metadata, c.position, d.metadata AS doc_metadata "
+CHUNK_CHECK_SQL = ("SELECT c.chunk_id, c.embedding, c.doc_id, c.text, c.metadata, c.position, d.metadata AS "
+                   "doc_metadata "
                    "FROM chunks c LEFT JOIN documents d USING (doc_id)")
 def db_key(con) -> str:
     "The database file of `con` (or a per-connection name for an in-memory database), asked once per connection."
@@ -548,8 +590,10 @@ def db_key(con) -> str:
     return key
 
 def index_version(con) -> str:
-    "The corpus version recorded by ingest and the chunk count (which catches stores written another way), in one query."
-    v, n = con.execute("SELECT (SELECT value FROM corpus_state WHERE key = 'version'), (SELECT count(*) FROM chunks)").fetchone()
+    ("The corpus version recorded by ingest and the chunk count (which catches stores written another way), in one "
+     "query.")
+    v, n = con.execute("SELECT (SELECT value FROM corpus_state WHERE key = 'version'), "
+                       "(SELECT count(*) FROM chunks)").fetchone()
     return f"{v if v is not None else 'none'}:{n}"
 @contextlib.contextmanager
 def _scan_memory(con, limit: str | None):
@@ -571,32 +615,38 @@ def _scan_memory(con, limit: str | None):
             con.execute(f"SET memory_limit = '{_unrounded(old)}'")
 
 def _unrounded(rendered: str) -> str:
-    "DuckDB renders `memory_limit` cut to 0.1 of a unit ('18.8 GiB' is 18.8–18.9 GiB), so setting it back as shown creeps down: add half a step."
+    ("DuckDB renders `memory_limit` cut to 0.1 of a unit ('18.8 GiB' is 18.8–18.9 GiB), so setting it back as shown "
+     "creeps down: add half a step.")
     m = re.fullmatch(r"(\d+\.\d)\s*([A-Za-z]+)", rendered.strip())
     return f"{float(m[1]) + 0.05:.2f} {m[2]}" if m else rendered
 
 def _save(f, a) -> None:
     "`np.save` the array `a` to `f`, with its checksum."
     import numpy as np
-    np.save(f, a); _write_checksum(f)
+    np.save(f, a)
+    _write_checksum(f)
 
 def open_index(path) -> VectorIndex:
-    "Map the sidecar directory `path` (written by `vector_index` or `build_ivf`) as a `VectorIndex`, every file checked against its checksum."
+    ("Map the sidecar directory `path` (written by `vector_index` or `build_ivf`) as a `VectorIndex`, every file "
+     "checked against its checksum.")
     import numpy as np
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format") != _SIDECAR_FORMAT:
-        raise StoreError(f"{path} has sidecar format {meta.get('format')!r}", hint="delete it; it is rebuilt from DuckDB")
+        raise StoreError(f"{path} has sidecar format {meta.get('format')!r}",
+                         hint="delete it; it is rebuilt from DuckDB")
     for name in meta["files"]:
         if not _checksum_ok(path / name):
-            raise StoreError(f"{path / name} does not match its checksum (damaged or overwritten)", hint="it is rebuilt from DuckDB")
+            raise StoreError(f"{path / name} does not match its checksum (damaged or overwritten)",
+                             hint="it is rebuilt from DuckDB")
     ids, matrix = np.load(path / "ids.npy", mmap_mode="r"), np.load(path / "matrix.npy", mmap_mode="r")
     if ids.shape != (meta["n"],) or matrix.shape != (meta["n"], meta["dim"]) or matrix.dtype != np.float32:
         raise StoreError(f"{path} does not match its meta.json", hint="delete it; it is rebuilt from DuckDB")
     vi = VectorIndex(ids, matrix, version=meta["version"], path=path)
     vi.rows, vi.fields = _map_rows(path), meta["fields"]
     if len(vi.rows) != len(vi):
-        raise StoreError(f"{path} has {len(vi.rows)} chunk rows for {len(vi)} vectors", hint="it is rebuilt from DuckDB")
+        raise StoreError(f"{path} has {len(vi.rows)} chunk rows for {len(vi)} vectors",
+                         hint="it is rebuilt from DuckDB")
     if meta.get("nlist"):
         vi.centroids, vi.offsets = np.load(path / "centroids.npy"), np.load(path / "offsets.npy")
         vi.perm = np.load(path / "perm.npy", mmap_mode="r")
@@ -624,7 +674,9 @@ def _prune(root, keep: str) -> None:
     "Delete sidecars of other corpus versions, and temporary directories of processes that are gone."
     for d in root.iterdir():
         if d.name.startswith(".tmp-"):
-            try: os.kill(int(d.name.split("-")[1]), 0); continue  # its writer is still running
+            try:
+                os.kill(int(d.name.split("-")[1]), 0)
+                continue  # its writer is still running
             except (ValueError, IndexError, ProcessLookupError): pass
             except PermissionError: continue
         elif d.name.startswith(keep): continue
@@ -637,24 +689,31 @@ def _relayout(vi: VectorIndex, order, cent, offsets, ivf: dict, block: int = 655
     tmp = _tmp_dir(root)
     try:
         n, d = vi.matrix.shape
-        _save_blocks(tmp / "matrix.npy", (n, d), np.float32, (vi.matrix[order[i:i + block]] for i in range(0, n, block)))
-        _save(tmp / "ids.npy", vi.ids[order]); _save(tmp / "centroids.npy", cent); _save(tmp / "offsets.npy", offsets)
-        _save(tmp / "perm.npy", order if vi.perm is None else np.asarray(vi.perm)[order])  # chunk rows stay in scan order
+        _save_blocks(tmp / "matrix.npy", (n, d), np.float32,
+                     (vi.matrix[order[i:i + block]] for i in range(0, n, block)))
+        _save(tmp / "ids.npy", vi.ids[order])
+        _save(tmp / "centroids.npy", cent)
+        _save(tmp / "offsets.npy", offsets)
+        _save(tmp / "perm.npy",
+              order if vi.perm is None else np.asarray(vi.perm)[order])  # chunk rows stay in scan order
         for name in [x for f in ROW_FILES for x in (f, f + ".crc")]:
             try: os.link(vi.path / name, tmp / name)  # the same file, not a copy
             except OSError: shutil.copyfile(vi.path / name, tmp / name)
         old = vi.path
         files = ["matrix.npy", "ids.npy", *ROW_FILES, "centroids.npy", "offsets.npy", "perm.npy"]
-        final = _publish(tmp, root / f"{slug}-ivf", dict(format=_SIDECAR_FORMAT, version=vi.version, n=n, dim=d, files=files,
+        final = _publish(tmp, root / f"{slug}-ivf",
+                         dict(format=_SIDECAR_FORMAT, version=vi.version, n=n, dim=d, files=files,
                                                          fields=vi.fields, **ivf))
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     new = open_index(final)
     vi.matrix, vi.ids, vi.path, vi.rows, vi.perm = new.matrix, new.ids, final, new.rows, new.perm
     if old != final: shutil.rmtree(old, ignore_errors=True)  # the flat layout is superseded (open mappings stay valid)
 
 def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) -> VectorIndex:
-    "Stream `CHUNK_ROWS_SQL` from DuckDB into a normalised matrix and the chunk rows: a new sidecar under `root`, or memory."
+    ("Stream `CHUNK_ROWS_SQL` from DuckDB into a normalised matrix and the chunk rows: a new sidecar under `root`, or "
+     "memory.")
     import duckdb
     import numpy as np
     n = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -670,12 +729,14 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
         with _scan_memory(con, limit):
             for batch in con.execute(CHUNK_ROWS_SQL).to_arrow_reader(16384):  # storage order: no sort
                 m = len(batch)
-                if i + m > n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
+                if i + m > n: raise StoreError("the chunks changed while the vector index was read",
+                                               hint="search again")
                 x = batch.column(1).flatten().to_numpy(zero_copy_only=False).reshape(m, EMBEDDING_DIM)
                 norm = np.linalg.norm(x, axis=1, keepdims=True)
                 ids[i:i + m] = batch.column(0).to_numpy(zero_copy_only=False)
                 index[i:i + m, 0] = batch.column(5).to_numpy(zero_copy_only=False)
-                index[i:i + m, 1] = batch.column(6).to_numpy(zero_copy_only=False); i += m
+                index[i:i + m, 1] = batch.column(6).to_numpy(zero_copy_only=False)
+                i += m
                 out.add([batch.column(j) for j in (2, 3, 4)])
                 yield x / np.where(norm > 0, norm, 1)
         if i != n: raise StoreError("the chunks changed while the vector index was read", hint="search again")
@@ -689,16 +750,22 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
         if tmp is None:
             matrix = _save_blocks(None, (n, EMBEDDING_DIM), np.float32, blocks(out))
             read_docs(docs)
-            if index_version(con) != version: raise StoreError("the store changed while the vector index was read", hint="search again")
+            if index_version(con) != version: raise StoreError("the store changed while the vector index was read",
+                                                               hint="search again")
             vi = VectorIndex(ids, matrix, version=version)
             vi.rows, vi.fields = ChunkRows(out.finish(), index, docs.finish()), fields
             return vi
         _save_blocks(tmp / "matrix.npy", (n, EMBEDDING_DIM), np.float32, blocks(out))  # its mapping is dropped at once
         read_docs(docs)
-        if index_version(con) != version: raise StoreError("the store changed while the vector index was read", hint="search again")
-        out.finish(); docs.finish(); _save(tmp / "rows_index.npy", index); _save(tmp / "ids.npy", ids)
+        if index_version(con) != version: raise StoreError("the store changed while the vector index was read",
+                                                           hint="search again")
+        out.finish()
+        docs.finish()
+        _save(tmp / "rows_index.npy", index)
+        _save(tmp / "ids.npy", ids)
         slug = stable_hash(version)
-        final = _publish(tmp, root / f"{slug}-flat", dict(format=_SIDECAR_FORMAT, version=version, n=n, dim=EMBEDDING_DIM,
+        final = _publish(tmp, root / f"{slug}-flat",
+                         dict(format=_SIDECAR_FORMAT, version=version, n=n, dim=EMBEDDING_DIM,
                                                           files=["matrix.npy", "ids.npy", *ROW_FILES], fields=fields))
     except OSError:  # the sidecar cannot be written (read-only or full disk): the same index in memory
         if tmp is None: raise
@@ -715,11 +782,13 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
     return open_index(final)
 
 def _matches_store(con, vi: VectorIndex, m: int = 16) -> bool:
-    "Spot-check `m` rows of a mapped index (vector and chunk row) against DuckDB (a database re-created from the same documents with other vectors has the same version)."
+    ("Spot-check `m` rows of a mapped index (vector and chunk row) against DuckDB (a database re-created from the "
+     "same documents with other vectors has the same version).")
     import numpy as np
     pos = np.unique(np.linspace(0, len(vi) - 1, m).astype(np.int64))
     ids = [str(i) for i in vi.ids[pos]]
-    got = {r[0]: r[1:] for r in con.execute(f"SELECT * FROM ({CHUNK_CHECK_SQL}) WHERE chunk_id IN ({', '.join('?' * len(ids))})",
+    got = {r[0]: r[1:] for r in con.execute(f"SELECT * FROM ({CHUNK_CHECK_SQL}) WHERE chunk_id IN "
+                                            f"({', '.join('?' * len(ids))})",
                                             ids).fetchall()}
     if len(got) != len(ids): return False
     x = np.asarray([got[i][0] for i in ids], dtype=np.float32)
@@ -731,7 +800,8 @@ def _matches_store(con, vi: VectorIndex, m: int = 16) -> bool:
     return same_rows and bool(np.allclose(x, vi.matrix[pos], atol=1e-6))
 
 def _open_sidecar(con, root, version: str) -> VectorIndex | None:
-    "The sidecar index of `version` under `root`, the IVF layout first; None when there is no usable one (an unusable one is deleted)."
+    ("The sidecar index of `version` under `root`, the IVF layout first; None when there is no usable one (an "
+     "unusable one is deleted).")
     slug = stable_hash(version)
     for name in (f"{slug}-ivf", f"{slug}-flat"):
         if not (root / name).exists(): continue
@@ -742,14 +812,16 @@ def _open_sidecar(con, root, version: str) -> VectorIndex | None:
         except (OSError, ValueError, KeyError, StoreError) as e:
             why = getattr(e, "message", str(e))
         if (root / name / "meta.json").exists():
-            warnings.warn(f"vector sidecar {root / name} not used ({why}): rebuilt from DuckDB", RetrievalWarning, stacklevel=3)
+            warnings.warn(f"vector sidecar {root / name} not used ({why}): rebuilt from DuckDB", RetrievalWarning,
+                          stacklevel=3)
         shutil.rmtree(root / name, ignore_errors=True)
     return None
 
 _SEEN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> (file state, corpus version) last read
 
 def _file_state(db: str) -> tuple | None:
-    "Size, mtime and inode of the database file and of its WAL (None for an in-memory database): every commit changes one."
+    ("Size, mtime and inode of the database file and of its WAL (None for an in-memory database): every commit "
+     "changes one.")
     try:
         st = os.stat(db)
     except OSError:
@@ -762,18 +834,21 @@ def _file_state(db: str) -> tuple | None:
     return (st.st_size, st.st_mtime_ns, st.st_ino, wal)
 
 def _current_version(con, db: str) -> str:
-    "`index_version(con)`, asked again only when the database file or its WAL changed since it was last asked (no query per search)."
+    ("`index_version(con)`, asked again only when the database file or its WAL changed since it was last asked (no "
+     "query per search).")
     state = _file_state(db)  # before the query: a commit after it shows up as a change next time
     seen = _SEEN.get(con)
     if state is not None and seen is not None and seen[0] == state: return seen[1]
     version = index_version(con)
     newest = max(state[1], state[3][1] if state[3] else 0) / 1e9 if state is not None else 0.0
-    if state is not None and time.time() - newest > 0.05:  # a file written in the last 50 ms can change again within one clock tick
+    # a file written in the last 50 ms can change again within one clock tick
+    if state is not None and time.time() - newest > 0.05:
         _SEEN[con] = (state, version)
     return version
 
 def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
-    "The `VectorIndex` of the store's chunks: cached per process, mapped from the sidecar, rebuilt when the corpus version changes."
+    ("The `VectorIndex` of the store's chunks: cached per process, mapped from the sidecar, rebuilt when the corpus "
+     "version changes.")
     db = db_key(con)
     key = (db, _current_version(con, db))
     vi = _INDEX_CACHE.get(key)
@@ -784,7 +859,8 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
         if vi is None:
             for k in [k for k in _INDEX_CACHE if k[0] == key[0]]: del _INDEX_CACHE[k]
             root = Path(key[0] + ".vectors") if Path(key[0]).is_file() else None
-            vi = (_open_sidecar(con, root, key[1]) if root is not None else None) or _read_store(con, key[1], root, SCAN_MEMORY_LIMIT)
+            vi = (_open_sidecar(con, root, key[1]) if root is not None else None) or _read_store(con, key[1], root,
+                                                                                                 SCAN_MEMORY_LIMIT)
             _INDEX_CACHE[key] = vi
         if ivf and vi.centroids is None:
             vi.build_ivf(**ivf_kwargs)
