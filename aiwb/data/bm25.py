@@ -44,7 +44,7 @@ def bm25_index(con,
                 [version, settings])
     return True
 
-# %% ../../nbs/13_bm25.ipynb #f6984f2f
+# %% ../../nbs/13_bm25.ipynb #c44f2790
 class Bm25Postings:
     "BM25 weights of the fts index as per-term postings lists, for one (k1, b)."
     def __init__(self, con, k1: float = 1.2, b: float = 0.75):
@@ -93,6 +93,7 @@ class Bm25Postings:
         self._last = (key, sc)
         return sc
 
+# %% ../../nbs/13_bm25.ipynb #a3b960be
 _BM25_CACHE: dict[tuple, Bm25Postings] = {}
 
 def _fts_settings(con, version: str) -> str | None:
@@ -121,6 +122,7 @@ def bm25_postings(con, k1: float = 1.2, b: float = 0.75) -> Bm25Postings | None:
         _BM25_CACHE[key] = Bm25Postings(con, k1, b)
     return _BM25_CACHE[key]
 
+# %% ../../nbs/13_bm25.ipynb #56452477
 def query_terms(con, query: str) -> list[int]:
     "Term ids of `query`: tokenised by the fts index's own macro, stop words dropped as at indexing, then stemmed."
     stemmer = json.loads(con.execute("SELECT value FROM corpus_state WHERE key = 'fts_settings'").fetchone()[0])[0]

@@ -18,7 +18,7 @@ from .bm25 import bm25_index, bm25_postings, query_terms
 __all__ = ['MODES', 'MAX_K', 'HybridParams', 'chunk_sources', 'vector_literal', 'zscore_fusion', 'rrf', 'cosine_of',
            'linear_fusion', 'check_k', 'search', 'hnsw_index', 'build_indexes']
 
-# %% ../../nbs/14_search.ipynb #360e67cb
+# %% ../../nbs/14_search.ipynb #e3125a7b
 @dataclass
 class HybridParams:
     "How `hybrid` fuses `vector` and `bm25`: weighted RRF (Σ weight / (rrf_k + rank)), z-scored or linear score fusion."
@@ -31,6 +31,7 @@ class HybridParams:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
+# %% ../../nbs/14_search.ipynb #8a71774a
 def _with_ids(con, ids: Sequence[str], sql: str, params: list | None = None) -> list[tuple]:
     ("Run `sql` with the table `_aiwb_ids(chunk_id, rank)` bound to `ids` (an Arrow table: a Python list parameter is "
      "slow).")
@@ -69,6 +70,7 @@ def vector_literal(vec) -> str:
                          hint="pass embed([text])[0]")
     return "[" + ",".join(repr(float(x)) for x in v) + f"]::FLOAT[{EMBEDDING_DIM}]"
 
+# %% ../../nbs/14_search.ipynb #5cc2fe8c
 def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, params: HybridParams,
             oversample: int | None = None, vi: VectorIndex | None = None) -> list[tuple[str, float]]:
     "(chunk_id, score) best first for one mode."
@@ -108,6 +110,7 @@ def _ranked(con, query: str, qvec, mode: str, k: int, filters, nprobe: int, para
         return [(post.names[i], float(sc[i])) for i in top]
     raise InputError(f"unknown search mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
 
+# %% ../../nbs/14_search.ipynb #7aa5c1b2
 def zscore_fusion(runs: Sequence[Sequence[tuple[str, float]]],  # (id, score) lists, best first
                   weights: Sequence[float] | None = None,  # One weight per run
                  ) -> list[tuple[str, float]]:

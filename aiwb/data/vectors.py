@@ -560,7 +560,7 @@ def _map_rows(folder) -> ChunkRows:
                      _map_columns(folder, DOC_COLUMNS, "docs"))
 
 
-# %% ../../nbs/12_vectors.ipynb #a81c7770
+# %% ../../nbs/12_vectors.ipynb #53c33958
 _INDEX_CACHE: dict[tuple[str, str], VectorIndex] = {}
 _INDEX_LOCK = threading.RLock()  # one thread at a time opens, checks or builds a sidecar (eval runs cases in threads)
 SCAN_MEMORY_LIMIT = "64MB"  # DuckDB's buffer pool while the embedding column is read (None: no cap)
@@ -581,6 +581,8 @@ DOC_ROWS_SQL = "SELECT metadata FROM documents ORDER BY doc_id"
 CHUNK_CHECK_SQL = ("SELECT c.chunk_id, c.embedding, c.doc_id, c.text, c.metadata, c.position, d.metadata AS "
                    "doc_metadata "
                    "FROM chunks c LEFT JOIN documents d USING (doc_id)")
+
+# %% ../../nbs/12_vectors.ipynb #6a276068
 def db_key(con) -> str:
     "The database file of `con` (or a per-connection name for an in-memory database), asked once per connection."
     key = _DB_KEYS.get(con)
@@ -595,6 +597,8 @@ def index_version(con) -> str:
     v, n = con.execute("SELECT (SELECT value FROM corpus_state WHERE key = 'version'), "
                        "(SELECT count(*) FROM chunks)").fetchone()
     return f"{v if v is not None else 'none'}:{n}"
+
+# %% ../../nbs/12_vectors.ipynb #b11ee4f1
 @contextlib.contextmanager
 def _scan_memory(con, limit: str | None):
     "Hold DuckDB's buffer pool to `limit` for the block, then restore `memory_limit` (the scanned blocks are not kept)."
@@ -620,6 +624,7 @@ def _unrounded(rendered: str) -> str:
     m = re.fullmatch(r"(\d+\.\d)\s*([A-Za-z]+)", rendered.strip())
     return f"{float(m[1]) + 0.05:.2f} {m[2]}" if m else rendered
 
+# %% ../../nbs/12_vectors.ipynb #b4ab9e3c
 def _save(f, a) -> None:
     "`np.save` the array `a` to `f`, with its checksum."
     import numpy as np
@@ -654,6 +659,7 @@ def open_index(path) -> VectorIndex:
             raise StoreError(f"{path} has IVF cells that do not cover its rows", hint="delete it; it is rebuilt")
     return vi
 
+# %% ../../nbs/12_vectors.ipynb #9934e439
 def _tmp_dir(root):
     "A fresh temporary directory inside `root` (published later by renaming)."
     root.mkdir(parents=True, exist_ok=True)
@@ -682,6 +688,7 @@ def _prune(root, keep: str) -> None:
         elif d.name.startswith(keep): continue
         shutil.rmtree(d, ignore_errors=True)
 
+# %% ../../nbs/12_vectors.ipynb #ab97e973
 def _relayout(vi: VectorIndex, order, cent, offsets, ivf: dict, block: int = 65536) -> None:
     "Write `vi`'s rows in `order` (and the cells) as the `-ivf` sidecar beside its current one, and map it."
     import numpy as np
@@ -711,6 +718,7 @@ def _relayout(vi: VectorIndex, order, cent, offsets, ivf: dict, block: int = 655
     vi.matrix, vi.ids, vi.path, vi.rows, vi.perm = new.matrix, new.ids, final, new.rows, new.perm
     if old != final: shutil.rmtree(old, ignore_errors=True)  # the flat layout is superseded (open mappings stay valid)
 
+# %% ../../nbs/12_vectors.ipynb #677e7d76
 def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) -> VectorIndex:
     ("Stream `CHUNK_ROWS_SQL` from DuckDB into a normalised matrix and the chunk rows: a new sidecar under `root`, or "
      "memory.")
@@ -781,6 +789,7 @@ def _read_store(con, version: str, root, limit: str | None = SCAN_MEMORY_LIMIT) 
     _prune(root, keep=slug)
     return open_index(final)
 
+# %% ../../nbs/12_vectors.ipynb #bb7bf34b
 def _matches_store(con, vi: VectorIndex, m: int = 16) -> bool:
     ("Spot-check `m` rows of a mapped index (vector and chunk row) against DuckDB (a database re-created from the "
      "same documents with other vectors has the same version).")
@@ -817,6 +826,7 @@ def _open_sidecar(con, root, version: str) -> VectorIndex | None:
         shutil.rmtree(root / name, ignore_errors=True)
     return None
 
+# %% ../../nbs/12_vectors.ipynb #b2743ac9
 _SEEN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # connection -> (file state, corpus version) last read
 
 def _file_state(db: str) -> tuple | None:
@@ -846,6 +856,7 @@ def _current_version(con, db: str) -> str:
         _SEEN[con] = (state, version)
     return version
 
+# %% ../../nbs/12_vectors.ipynb #52acc083
 def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
     ("The `VectorIndex` of the store's chunks: cached per process, mapped from the sidecar, rebuilt when the corpus "
      "version changes.")
@@ -865,4 +876,3 @@ def vector_index(con, ivf: bool = False, **ivf_kwargs) -> VectorIndex:
         if ivf and vi.centroids is None:
             vi.build_ivf(**ivf_kwargs)
     return vi
-
