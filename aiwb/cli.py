@@ -206,9 +206,9 @@ def _items(text: str, expr: str) -> list:
     return [_value(x, expr) for x in items]
 
 def parse_filter(expr: str):
-    "One `--filter` expression `FIELD OP VALUE` as a checked `aiwb.data.retrieval.Cmp`."
+    "One `--filter` expression `FIELD OP VALUE` as a checked `aiwb.data.filters.Cmp`."
     import re
-    from aiwb.data.retrieval import Cmp, as_filter
+    from aiwb.data.filters import Cmp, as_filter
     text = expr.strip()
     if not text:
         raise InputError("bad --filter '': it is empty", hint="e.g. --filter 'year>=2020'")
@@ -243,7 +243,7 @@ def parse_filter(expr: str):
 
 def filters_from_args(exprs: Sequence[str] | None, json_text: str | None = None):
     "The AND of `--filter` expressions and a `--filter-json` document, or None when there are none."
-    from aiwb.data.retrieval import And, as_filter
+    from aiwb.data.filters import And, as_filter
     parts = [parse_filter(e) for e in exprs or []]
     if json_text is not None:
         try:
@@ -252,7 +252,7 @@ def filters_from_args(exprs: Sequence[str] | None, json_text: str | None = None)
             raise InputError(f"bad --filter-json: not valid JSON ({e.msg} at character {e.pos})",
                              hint='e.g. --filter-json \'{"or": [{"lang": "en"}, ["year", ">=", 2020]]}\'') from None
         except RecursionError:  # deeper than json can read is deeper than any filter may be
-            from aiwb.data.retrieval import MAX_FILTER_DEPTH
+            from aiwb.data.filters import MAX_FILTER_DEPTH
             raise InputError(f"bad --filter-json: the filter is nested more than MAX_FILTER_DEPTH = {MAX_FILTER_DEPTH} levels deep",
                              hint="flatten it: and/or take a list of any length, and not(not(x)) is x") from None
         try:
@@ -269,7 +269,8 @@ def _snippet(text: str, width: int = 160) -> str:
 
 def cmd_search(args: argparse.Namespace) -> int:
     "Print the ranked chunks for a query: score, document, title or source, and a snippet."
-    from aiwb.data.retrieval import filter_spec, search
+    from aiwb.data.filters import filter_spec
+    from aiwb.data.search import search
     flt = filters_from_args(args.filter, args.filter_json)  # a bad filter fails before any model or store is opened
     if not args.query.strip():
         raise InputError("the query is empty", hint='aiwb search "circuit breaker"')
@@ -304,7 +305,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     "Build or refresh the store's search indexes: fts (BM25) and the vector sidecar, and HNSW with --hnsw."
     from aiwb.core import connect
-    from aiwb.data.retrieval import build_indexes
+    from aiwb.data.search import build_indexes
     config = load_config(args.config)
     con = connect(config=config)
     try:
@@ -522,7 +523,7 @@ _EVAL_EPILOG = ("exit codes: 0 every case ran and the gate passed; 1 the gate fa
                 "2 usage. The run id, the failed cases and why are printed either way.")
 
 def _add_retrieval_args(sp: argparse.ArgumentParser, default_mode: str = "vector") -> None:
-    from aiwb.data.retrieval import MODES
+    from aiwb.data.search import MODES
     sp.add_argument("--mode", choices=MODES, default=default_mode, help=f"search mode (default: {default_mode})")
     sp.add_argument("--filter", action="append", metavar="EXPR", help="metadata filter, e.g. 'year>=2020' (repeat to AND; see below)")
     sp.add_argument("--filter-json", metavar="JSON", default=None, help="a filter as JSON, for OR and NOT (see below)")

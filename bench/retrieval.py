@@ -68,7 +68,8 @@ def main() -> None:
     os.environ["AIWB_EMBEDDING_BACKEND"] = args.backend
     from aiwb.core import connect, load_config
     from aiwb.embeddings import embed, model_id
-    from aiwb.data.retrieval import HybridParams, _ranked, bm25_index, linear_fusion, rrf, search, zscore_fusion
+    from aiwb.data.bm25 import bm25_index
+    from aiwb.data.search import HybridParams, _ranked, linear_fusion, rrf, search, zscore_fusion
     from aiwb.data.store import ingest_documents, load_beir
 
     data = shared_data() / "scifact"

@@ -4,7 +4,7 @@
 
 Synthetic clustered, embedding-like unit vectors (384 dims; 1,000 clusters, each point ~0.7 cosine from its centre)
 are written to a DuckDB store through Arrow — the store of record — and every mode reads them from there (through
-the memory-mapped sidecar matrix that `aiwb.data.retrieval.vector_index` writes once per corpus version). Queries are
+the memory-mapped sidecar matrix that `aiwb.data.vectors.vector_index` writes once per corpus version). Queries are
 fresh draws from the same distribution. recall@10 is against the exact top-10 computed from the generated data.
 
 `search()` end to end is the whole call with the query vector given (as after `embed`): the corpus version check,
@@ -78,7 +78,7 @@ import numpy as np
 sys.path.insert(0, sys.argv[5])
 from search_speed import id_numbers, mem, recall
 from aiwb.core import connect, load_config
-from aiwb.data.retrieval import vector_index
+from aiwb.data.vectors import vector_index
 home, q, truth, modes = sys.argv[1], np.load(sys.argv[2]), np.load(sys.argv[3]), sys.argv[4].split(",")
 out = {"start": mem()}
 con = connect(config=load_config(env={"AIWB_HOME": home}), read_only=True)
@@ -138,7 +138,8 @@ def run_size(n: int, nq: int, hnsw_max: int, pg_max: int, home: Path) -> list[tu
     import pyarrow as pa
     sys.path.insert(0, str(REPO))
     from aiwb.core import connect, load_config
-    from aiwb.data.retrieval import _checksum_ok, _file_crcs, _with_ids, chunk_sources, hnsw_index, search, vector_index, vector_literal
+    from aiwb.data.vectors import _checksum_ok, _file_crcs, vector_index
+    from aiwb.data.search import _with_ids, chunk_sources, hnsw_index, search, vector_literal
 
     rng = np.random.default_rng(n)
     centres = rng.standard_normal((1000, DIM), dtype=np.float32)

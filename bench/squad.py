@@ -36,7 +36,8 @@ from aiwb.eval import (EvalTarget, compare, comparison_table, load_squad, print_
 from aiwb.orchestration.pipeline import RAGPipeline  # noqa: E402
 from aiwb.providers.extractive import ExtractiveBaseline  # noqa: E402
 from aiwb.text import split_sentences  # noqa: E402
-from aiwb.data.store import corpus_version, ingest, search  # noqa: E402
+from aiwb.data.search import search  # noqa: E402
+from aiwb.data.store import corpus_version, ingest  # noqa: E402
 
 PUBLISHED = [  # EM, F1 on these 5,397 questions (shared/data/README.md); sliding window: SQuAD paper, full dev
     ("Logistic regression (SQuAD paper)", 38.52, 48.72),

@@ -8,7 +8,7 @@ from aiwb.reliability.cache import CachedAnswerer, ExactCache, SemanticCache
 from aiwb.core import InputError, connect, load_config
 from aiwb.orchestration.pipeline import RAGPipeline
 from aiwb.providers.extractive import ExtractiveBaseline
-from aiwb.data.retrieval import F
+from aiwb.data.filters import F
 from aiwb.data.store import ingest
 
 RECORDS = [

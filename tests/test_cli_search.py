@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiwb.cli import parse_filter
-from aiwb.data.retrieval import filter_spec
+from aiwb.data.filters import filter_spec
 from conftest import DATA, run_cli
 
 # A JSONL corpus whose extra fields become filterable metadata; p4 carries hostile keys and values.

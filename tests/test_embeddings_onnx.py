@@ -159,7 +159,7 @@ import sys
 from pathlib import Path
 from aiwb.core import connect, load_config
 from aiwb.data.store import ingest
-from aiwb.data.retrieval import search
+from aiwb.data.search import search
 from aiwb.orchestration.pipeline import RAGPipeline
 from aiwb.embeddings import count_tokens, embed
 cfg = load_config(env={{"AIWB_HOME": {str(tmp_path)!r}}})
@@ -178,7 +178,7 @@ print(" ".join(m for m in {HEAVY!r} if m in sys.modules))
 def test_int8_is_selectable_and_never_mixed_with_fp32(tmp_path):
     from aiwb.core import ConfigError, connect, load_config
     from aiwb.embeddings import embed, model_id, store_model
-    from aiwb.data.retrieval import search
+    from aiwb.data.search import search
     from aiwb.data.store import embed_cached, ingest
     cfg = load_config(env={"AIWB_HOME": str(tmp_path), "AIWB_EMBEDDING_PRECISION": "int8"})
     assert cfg.embedding_precision == "int8"

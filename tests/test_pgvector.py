@@ -1,5 +1,5 @@
 """pgvector store on a real PostgreSQL started here (initdb + pg_ctl, 127.0.0.1, a free port): the compiled JSONB filters
-agree with `aiwb.data.retrieval.matches` on the same adversarial generators as the DuckDB compiler, nothing injects, and
+agree with `aiwb.data.filters.matches` on the same adversarial generators as the DuckDB compiler, nothing injects, and
 search returns the same top-k as DuckDB's exact vector search on the bundled corpus, with and without filters.
 
 Needs the PostgreSQL server binaries and pgvector (`make pgvector`). Without them these tests FAIL with the reason;
@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from aiwb.core import DependencyError, InputError, StoreError, connect, load_config
 from aiwb.embeddings import embed
-from aiwb.data.retrieval import CHUNK_METADATA, F, matches, search
+from aiwb.data.filters import And, Cmp, F, Not, Or, matches
+from aiwb.data.vectors import CHUNK_METADATA
+from aiwb.data.search import search
 from test_retrieval_filters import FILTERS, KEYS, ROWS, SCALAR, STORED, list_field_cases  # the generators used for DuckDB
-from aiwb.data.retrieval import And, Cmp, Not, Or
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = os.environ.get("AIWB_SKIP_PG") == "1"
@@ -235,7 +236,7 @@ def test_bad_input_is_refused(corpus):
 
 def test_k_and_filter_fields_are_checked_as_in_duckdb(corpus):
     "Issue 9: k is bounded by MAX_K, and a field no chunk has is an InputError naming the fields (kept by sync_from)."
-    from aiwb.data.retrieval import RetrievalWarning
+    from aiwb.data.filters import RetrievalWarning
     _, store, _ = corpus
     with pytest.raises(InputError, match="MAX_K"): store.search("q", k=10 ** 8, query_vector=np.ones(384))
     with pytest.raises(InputError, match="did you mean 'title'") as e:
@@ -285,7 +286,7 @@ def test_unreachable_server_is_a_store_error():
 
 
 def test_driver_is_imported_lazily_and_its_absence_is_explained():
-    code = ("import sys, aiwb, aiwb.data.pgvector, aiwb.data.retrieval; assert 'psycopg' not in sys.modules\n"
+    code = ("import sys, aiwb, aiwb.data.pgvector, aiwb.data.search; assert 'psycopg' not in sys.modules\n"
             "sys.modules['psycopg'] = None\n"
             "from aiwb.core import DependencyError\n"
             "try:\n    aiwb.data.pgvector.PgVectorStore('host=127.0.0.1')\n"

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from aiwb.core import InputError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
-from aiwb.data.retrieval import MODES, And, Cmp, F, Not, Or, as_filter, compile_filter, build_indexes, filter_spec, hnsw_index, matches, search
+from aiwb.data.filters import And, Cmp, F, Not, Or, as_filter, compile_filter, filter_spec, matches
+from aiwb.data.search import MODES, build_indexes, hnsw_index, search
 
 # Keys chosen to break naive quoting and path handling: quotes, JSON-pointer escapes (`~0`, `~1`, `/`),
 # JSONPath syntax, SQL comments, LIKE wildcards, backslashes, control characters and unicode.

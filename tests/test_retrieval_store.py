@@ -8,7 +8,10 @@ import pytest
 from aiwb.core import InputError, StoreError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
 from conftest import insert_chunks
-from aiwb.data.retrieval import F, bm25_index, build_indexes, hnsw_index, search, vector_index
+from aiwb.data.filters import F
+from aiwb.data.vectors import vector_index
+from aiwb.data.bm25 import bm25_index
+from aiwb.data.search import build_indexes, hnsw_index, search
 
 
 def fill(con, n=300, seed=0):

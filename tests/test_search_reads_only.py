@@ -8,10 +8,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from aiwb.data import retrieval as R
+from aiwb.data import bm25 as B, filters as Fl, search as S, vectors as V
 from aiwb.core import InputError, StoreError, connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
-from aiwb.data.retrieval import MAX_FILTER_DEPTH, MAX_K, MODES, F, RetrievalWarning, as_filter, build_indexes, search, vector_index
+from aiwb.data.filters import F, MAX_FILTER_DEPTH, RetrievalWarning, as_filter
+from aiwb.data.vectors import vector_index
+from aiwb.data.search import MAX_K, MODES, build_indexes, search
 from conftest import insert_chunks, run_cli
 
 
@@ -23,9 +25,9 @@ def fill(con, n=300, seed=0):
 
 @pytest.fixture
 def cfg(home):
-    R._INDEX_CACHE.clear(); R._BM25_CACHE.clear()
+    V._INDEX_CACHE.clear(); B._BM25_CACHE.clear()
     yield load_config(env={"AIWB_HOME": str(home)})
-    R._INDEX_CACHE.clear(); R._BM25_CACHE.clear()
+    V._INDEX_CACHE.clear(); B._BM25_CACHE.clear()
 
 
 def snapshot(con) -> dict:
@@ -58,7 +60,7 @@ def test_search_writes_nothing_and_works_read_only(cfg):
     first = every_mode(con, x[3])
     assert snapshot(con) == indexed  # no mode wrote a table, an index or a state row
     con.close()
-    R._INDEX_CACHE.clear(); R._BM25_CACHE.clear()
+    V._INDEX_CACHE.clear(); B._BM25_CACHE.clear()
     ro = connect(config=cfg, read_only=True)
     assert every_mode(ro, x[3]) == first  # the same answers from a read-only connection, every mode
     assert snapshot(ro) == indexed
@@ -89,7 +91,7 @@ def test_a_row_overwritten_in_the_sidecar_is_caught_and_rebuilt(cfg):
     with open(f, "r+b") as fh:
         fh.seek(f.stat().st_size - (len(x) - row) * EMBEDDING_DIM * 4)
         fh.write(x[0].tobytes())  # chunk c02345 now looks exactly like chunk c00000
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     with pytest.warns(RetrievalWarning, match="checksum"):
         hits = search(con, "q", k=2, mode="vector", query_vector=x[0])
     assert hits[0].chunk_id == "c00000" and hits[1].chunk_id != "c02345"
@@ -100,7 +102,7 @@ def test_a_row_overwritten_in_the_sidecar_is_caught_and_rebuilt(cfg):
     at = data.find(b"chunk number 2345 ")
     data[at:at + 6] = b"CHUNK!"
     rows.write_bytes(bytes(data))
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     with pytest.warns(RetrievalWarning, match="rows_text.bin does not match its checksum"):
         hit = search(con, "q", k=1, mode="vector", query_vector=x[2345])[0]
     assert hit.chunk_id == "c02345" and hit.text.startswith("chunk number 2345 ")
@@ -116,18 +118,18 @@ def test_ivf_cells_and_codes_are_checked_too(cfg):
     for name in ("centroids.npy", "perm.npy"):
         f = path / name
         data = bytearray(f.read_bytes()); data[-3] ^= 0xFF; f.write_bytes(bytes(data))
-        R._INDEX_CACHE.clear()
+        V._INDEX_CACHE.clear()
         with pytest.warns(RetrievalWarning, match=f"{name} does not match its checksum"):
             vi = vector_index(con, ivf=True, nlist=20)
         path = vi.path
         vi.quantise("binary")
     codes = path / "binary.npy"
     data = bytearray(codes.read_bytes()); data[-8:] = bytes(8); codes.write_bytes(bytes(data))  # a damaged code file
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     vi = vector_index(con)
-    assert R._checksum_ok(codes) is False
+    assert V._checksum_ok(codes) is False
     hits = search(con, "q", k=1, mode="binary", query_vector=x[1999])
-    assert hits[0].chunk_id == "c01999" and R._checksum_ok(codes)  # made again from the matrix, not read as is
+    assert hits[0].chunk_id == "c01999" and V._checksum_ok(codes)  # made again from the matrix, not read as is
     con.close()
 
 
@@ -140,7 +142,7 @@ def test_k_is_bounded_in_every_mode(cfg):
             search(con, "chunk", k=10 ** 8, mode=mode, query_vector=x[0])
     assert len(search(con, "chunk", k=MAX_K, mode="ivf", query_vector=x[0])) == 50
     with pytest.raises(InputError, match="HybridParams.depth"):
-        search(con, "chunk", k=3, mode="hybrid", query_vector=x[0], hybrid=R.HybridParams(depth=10 ** 7))
+        search(con, "chunk", k=3, mode="hybrid", query_vector=x[0], hybrid=S.HybridParams(depth=10 ** 7))
     con.close()
 
 
@@ -224,10 +226,10 @@ def test_a_stamped_file_is_still_caught_when_written(cfg):
     fill(con, n=500)
     f = vector_index(con).path / "matrix.npy"
     time.sleep(0.1)  # past the clock tick the file was written in
-    assert R._checksum_ok(f) and (f.parent / "matrix.npy.ok").exists()
-    assert R._checksum_ok(f)  # from the stamp
+    assert V._checksum_ok(f) and (f.parent / "matrix.npy.ok").exists()
+    assert V._checksum_ok(f)  # from the stamp
     with open(f, "r+b") as fh:
         fh.seek(f.stat().st_size - 1000)
         fh.write(b"\x01\x02\x03\x04")
-    assert not R._checksum_ok(f)
+    assert not V._checksum_ok(f)
     con.close()

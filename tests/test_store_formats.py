@@ -2,15 +2,17 @@
 import json
 
 from aiwb.core import connect, load_config
-from aiwb.data.retrieval import F, search
-from aiwb.data.store import _tiny_pdf, ingest
+from aiwb.data.filters import F
+from aiwb.data.search import search
+from aiwb.data.store import ingest
+from tiny_pdf import tiny_pdf
 
 
 def test_mixed_folder(tmp_path):
     docs = tmp_path / "docs"; (docs / "sub").mkdir(parents=True)
     (docs / "a.md").write_text("# Retries\nRetries back off exponentially with jitter.")
     (docs / "b.html").write_text("<html><head><title>Breakers</title></head><body><p>A circuit breaker opens after failures.</p></body></html>")
-    _tiny_pdf(docs / "sub" / "c.pdf", ["Bulkheads isolate pools of resources."], title="Bulkheads")
+    tiny_pdf(docs / "sub" / "c.pdf", ["Bulkheads isolate pools of resources."], title="Bulkheads")
     (docs / "d.jsonl").write_text(json.dumps({"_id": "x1", "title": "Queues", "text": "Queues absorb bursts.", "year": 2020}) + "\n")
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7 truncated")
     (docs / ".hidden.md").write_text("# Hidden\nnot ingested")

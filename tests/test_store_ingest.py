@@ -83,7 +83,7 @@ def test_removal_is_confined_to_the_ingested_root(home, tmp_path):
 def test_a_duplicate_outlives_its_twin(tmp_path):
     from aiwb.core import connect, load_config
     from aiwb.data.store import ingest
-    from aiwb.data.retrieval import search
+    from aiwb.data.search import search
     docs = tmp_path / "docs"; docs.mkdir()
     text = "# Twins\nThe bulkhead pattern isolates the thread pools of each dependency."
     (docs / "a.md").write_text(text); (docs / "b.md").write_text(text)
@@ -195,7 +195,7 @@ def test_over_limit_files_and_lines_are_refused_and_the_rest_ingests(home, tmp_p
 def test_metadata_is_stored_once(tmp_path):
     from aiwb.core import connect, load_config
     from aiwb.data.store import ingest
-    from aiwb.data.retrieval import search
+    from aiwb.data.search import search
     docs = tmp_path / "docs"; docs.mkdir()
     body = " ".join(f"Sentence {i} is about the cache eviction policy." for i in range(200))
     (docs / "d.jsonl").write_text(json.dumps({"_id": "d", "text": body, "team": "sre", "note": "n" * 30_000}) + "\n")

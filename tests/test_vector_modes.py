@@ -11,8 +11,10 @@ import pytest
 
 from aiwb.core import connect, load_config
 from aiwb.embeddings import EMBEDDING_DIM
-from aiwb.data import retrieval as R
-from aiwb.data.retrieval import F, VectorIndex, search, vector_index
+from aiwb.data import bm25 as B, filters as Fl, search as S, vectors as V
+from aiwb.data.filters import F
+from aiwb.data.vectors import VectorIndex, vector_index
+from aiwb.data.search import search
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,15 +46,15 @@ def fill(con, x, version="v1", scale=1.0):
 
 @pytest.fixture
 def con(tmp_path):
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     c = connect(config=load_config(env={"AIWB_HOME": str(tmp_path)}))
     yield c
     c.close()
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
 
 
 def root_of(con):
-    return Path(R._db_key(con) + ".vectors")
+    return Path(V.db_key(con) + ".vectors")
 
 
 def test_sidecar_written_once_and_mapped(con):
@@ -65,7 +67,7 @@ def test_sidecar_written_once_and_mapped(con):
     order = np.argsort(vi.ids)
     np.testing.assert_allclose(vi.matrix[order], x, atol=1e-6)
     mtime = (vi.path / "matrix.npy").stat().st_mtime_ns
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     vi2 = vector_index(con)  # a new process's view: maps the same file, does not rewrite it
     assert vi2 is not vi and vi2.path == vi.path and (vi2.path / "matrix.npy").stat().st_mtime_ns == mtime
     assert vector_index(con) is vi2
@@ -78,7 +80,7 @@ def test_sidecar_served_to_another_process(con, tmp_path):
     pos, _ = vi.search(x[:5], k=1)
     expect = [str(vi.ids[p]) for p in pos[:, 0]]
     con.close()
-    code = ("import sys, json, numpy as np\nfrom aiwb.core import connect, load_config\nfrom aiwb.data.retrieval import vector_index\n"
+    code = ("import sys, json, numpy as np\nfrom aiwb.core import connect, load_config\nfrom aiwb.data.vectors import vector_index\n"
             "con = connect(config=load_config(env={'AIWB_HOME': sys.argv[1]}), read_only=True)\n"
             "vi = vector_index(con)\nx = np.load(sys.argv[2])\n"
             "print(json.dumps([str(vi.path), [str(vi.ids[p]) for p in vi.search(x, k=1)[0][:, 0]]]))")
@@ -104,11 +106,11 @@ def test_damaged_sidecar_is_rebuilt(con):
     fill(con, x)
     vi = vector_index(con)
     np.save(vi.path / "matrix.npy", np.zeros((3, EMBEDDING_DIM), np.float32))  # wrong shape
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     vi2 = vector_index(con)
     assert len(vi2) == 200 and vi2.ids[vi2.search(x[7], k=1)[0][0]] == "c00007"
     (vi2.path / "meta.json").write_text("{not json")
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     vi3 = vector_index(con)
     assert len(vi3) == 200 and json.loads((vi3.path / "meta.json").read_text())["n"] == 200
 
@@ -117,7 +119,7 @@ def test_sidecar_of_other_vectors_is_not_used(con):
     "A store re-created from the same documents but other vectors has the same corpus version: the spot check catches it."
     fill(con, clustered(300), "same")
     old = vector_index(con)
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     y = clustered(300, seed=9)
     fill(con, y, "same")
     vi = vector_index(con)
@@ -147,7 +149,7 @@ def test_scan_does_not_keep_duckdb_buffers(con, monkeypatch):
     fill(con, clustered(20_000))  # 30 MB of embeddings
     con.execute("CHECKPOINT")
     limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    monkeypatch.setattr(R, "SCAN_MEMORY_LIMIT", "8MB")
+    monkeypatch.setattr(V, "SCAN_MEMORY_LIMIT", "8MB")
     before = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]  # what the insert left
     vector_index(con)
     held = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
@@ -162,8 +164,8 @@ def test_scan_does_not_keep_duckdb_buffers(con, monkeypatch):
 
 
 def test_unrounded():
-    assert R._unrounded("18.8 GiB") == "18.85 GiB" and R._unrounded("953.6 MiB") == "953.65 MiB"
-    assert R._unrounded("0 bytes") == "0 bytes"
+    assert V._unrounded("18.8 GiB") == "18.85 GiB" and V._unrounded("953.6 MiB") == "953.65 MiB"
+    assert V._unrounded("0 bytes") == "0 bytes"
 
 
 def test_scan_cap_too_tight_falls_back(con, monkeypatch):
@@ -171,7 +173,7 @@ def test_scan_cap_too_tight_falls_back(con, monkeypatch):
     fill(con, x)
     con.execute("CHECKPOINT")
     limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    monkeypatch.setattr(R, "SCAN_MEMORY_LIMIT", "1MB")  # DuckDB cannot scan within this: the read is retried uncapped
+    monkeypatch.setattr(V, "SCAN_MEMORY_LIMIT", "1MB")  # DuckDB cannot scan within this: the read is retried uncapped
     vi = vector_index(con)
     assert vi.path is not None and len(vi) == 20_000 and vi.ids[vi.search(x[5], k=1)[0][0]] == "c00005"
     assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == limit
@@ -184,7 +186,7 @@ def test_ivf_cells_persist_and_match(con):
     vi = vector_index(con, ivf=True, nlist=30)
     assert vi.path.name.endswith("-ivf") and [p.name for p in root_of(con).iterdir()] == [vi.path.name]
     assert sorted(map(str, vi.ids)) == [f"c{i:05d}" for i in range(3000)]
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     vi2 = vector_index(con)
     assert vi2.centroids is not None and vi2.path == vi.path
     np.testing.assert_array_equal(vi2.offsets, vi.offsets)
@@ -200,7 +202,7 @@ def test_ivf_falls_back_to_memory_when_the_sidecar_cannot_be_written(con, monkey
     x = clustered(1000)
     fill(con, x)
     def fail(*a, **k): raise PermissionError("read-only")
-    monkeypatch.setattr(R, "_relayout", fail)
+    monkeypatch.setattr(V, "_relayout", fail)
     vi = vector_index(con, ivf=True, nlist=10)
     assert vi.path is None and vi.centroids is not None
     assert vi.ids[vi.search_ivf(x[3], k=1, nprobe=10)[0][0]] == "c00003"
@@ -229,7 +231,7 @@ def test_quantised_codes_persist_beside_the_matrix(con):
     assert {"binary.npy", "int8.npy", "int8_scale.npy"} <= {p.name for p in vi.path.iterdir()}
     assert codes.shape == (6, 1000) and c8.shape == (1000, EMBEDDING_DIM) and c8.dtype == np.int8
     np.testing.assert_allclose(c8 * scale, vi.matrix, atol=scale.max() / 2 + 1e-7)  # within half a step
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     vi2 = vector_index(con)
     np.testing.assert_array_equal(vi2.quantise("binary"), codes)
     assert isinstance(vi2.quantise("binary"), np.memmap) or isinstance(vi2.quantise("binary").base, np.memmap)
@@ -239,26 +241,26 @@ def test_popcount_fallback_matches_numpy():
     rng = np.random.default_rng(3)
     w = rng.integers(0, 2 ** 63, size=1000, dtype=np.uint64) ^ rng.integers(0, 2, size=1000, dtype=np.uint64) << np.uint64(63)
     ref = np.array([bin(int(v)).count("1") for v in w])
-    np.testing.assert_array_equal(R._popcount(w), ref)
-    saved, R._POP8 = R._POP8, None
+    np.testing.assert_array_equal(V._popcount(w), ref)
+    saved, V._POP8 = V._POP8, None
     try:
         bc = np.bitwise_count
         del np.bitwise_count  # the numpy < 2 path: a byte lookup table
-        np.testing.assert_array_equal(R._popcount(w), ref)
+        np.testing.assert_array_equal(V._popcount(w), ref)
     finally:
-        np.bitwise_count, R._POP8 = bc, saved
+        np.bitwise_count, V._POP8 = bc, saved
 
 
 def test_hamming_and_smallest():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(500, 100)).astype(np.float32)
-    words = R._sign_words(x, 2)
+    words = V._sign_words(x, 2)
     bits = (x > 0)
-    h = R._hamming(np.ascontiguousarray(words.T), words[3])
+    h = V._hamming(np.ascontiguousarray(words.T), words[3])
     np.testing.assert_array_equal(h, (bits != bits[3]).sum(1))
-    m = R._smallest(h, 37)
+    m = V._smallest(h, 37)
     assert len(m) == 37 and h[m].max() <= np.sort(h)[36]
-    assert len(R._smallest(h, 999)) == 500
+    assert len(V._smallest(h, 999)) == 500
 
 
 @pytest.mark.parametrize("mode", ["int8", "binary"])
@@ -276,7 +278,7 @@ def test_search_modes_with_filters(con, mode):
     assert [h.chunk_id for h in odd] == [h.chunk_id for h in ref_odd]
     assert search(con, "q", k=5, mode=mode, query_vector=q, filters=F("i") < 3, oversample=2) \
         and {h.chunk_id for h in search(con, "q", k=5, mode=mode, query_vector=q, filters=F("i") < 3)} == {"c00000", "c00001", "c00002"}
-    with pytest.raises(R.InputError, match="positive integer"):
+    with pytest.raises(Fl.InputError, match="positive integer"):
         search(con, "q", k=5, mode=mode, query_vector=q, oversample=0)
 
 
@@ -307,7 +309,7 @@ def test_threads_making_the_same_derived_array_at_once_get_it_whole(con):
         finally:
             cur.close()
     for _ in range(6):  # a fresh process each round: the sidecar mapped again, its derived arrays not yet made
-        R._INDEX_CACHE.clear()
+        V._INDEX_CACHE.clear()
         for f in sidecar.glob("ids_*"): f.unlink()
         start = threading.Barrier(8)
         threads = [threading.Thread(target=one, args=(start,)) for _ in range(8)]
@@ -320,7 +322,7 @@ def test_threads_making_the_same_derived_array_at_once_get_it_whole(con):
 def test_document_metadata_is_kept_once_in_the_sidecar(tmp_path):
     "A document's metadata is stored once in DuckDB and once beside the vectors, not copied into each chunk row (a 5 MB field took 3.4 GB)."
     from aiwb.data.store import Document, ingest_documents
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()
     cfg = load_config(env={"AIWB_HOME": str(tmp_path)}, max_metadata_bytes=2_000_000)
     con = connect(config=cfg)
     blob = "z" * 500_000
@@ -335,11 +337,11 @@ def test_document_metadata_is_kept_once_in_the_sidecar(tmp_path):
     hits = search(con, "retry budget", k=3, mode="bm25")
     assert {h.doc_id for h in hits} == {"big"}
     for h in hits:  # each chunk reads its document's fields and its own position
-        want = con.execute(f"SELECT {R.CHUNK_METADATA} FROM chunks c LEFT JOIN documents d USING (doc_id) WHERE chunk_id = ?",
+        want = con.execute(f"SELECT {V.CHUNK_METADATA} FROM chunks c LEFT JOIN documents d USING (doc_id) WHERE chunk_id = ?",
                            [h.chunk_id]).fetchone()[0]
         assert h.metadata == json.loads(want) and h.metadata["blob"] == blob and isinstance(h.metadata["position"], int)
     assert search(con, "breaker", k=1, mode="bm25", filters=F("team") == "b")[0].metadata["team"] == "b"
-    assert R.field_kinds(con) == {"blob": ["str"], "doc_id": ["str"], "name": ["str"], "position": ["num"], "source": ["str"],
+    assert Fl.field_kinds(con) == {"blob": ["str"], "doc_id": ["str"], "name": ["str"], "position": ["num"], "source": ["str"],
                                   "team": ["str"], "title": ["str"]}
     con.close()
-    R._INDEX_CACHE.clear()
+    V._INDEX_CACHE.clear()

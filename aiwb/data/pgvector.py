@@ -17,7 +17,9 @@ from typing import Any, Iterator, Sequence
 
 from ..core import DependencyError, InputError, Source, StoreError
 from ..embeddings import EMBEDDING_DIM, embed
-from .retrieval import Cmp, _check_k, _kind, check_filter, compile_tree, field_kinds, store_version
+from .filters import Cmp, check_filter, compile_tree, field_kinds, value_kind
+from .vectors import index_version
+from .search import check_k
 
 # %% auto #0
 __all__ = ['compile_pg_filter', 'PgVectorStore', 'pg_missing', 'temporary_postgres']
@@ -37,19 +39,21 @@ _NUL = "\x00"
 _CMP = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 def _nul_free(op: str, v: str) -> tuple[str, str] | None:
-    "`(op, v')` on strings without U+0000 equivalent to `op v` for stored strings (which never hold it); None: never true."
+    ("`(op, v')` on strings without U+0000 equivalent to `op v` for stored strings (which never hold it); None: never "
+     "true.")
     if _NUL not in v: return op, v
     if op in ("=", "contains"): return None
     head = v.split(_NUL)[0]  # s < head + "\0" + rest  <=>  s <= head, for every s without U+0000
     return ("<=", head) if op in ("<", "<=") else (">", head)
 
 def _scalar(x, op: str, values: Sequence, params: list) -> str:
-    "SQL, never NULL: the JSONB value `x` (SQL text, or a function that writes it and binds its parameters) is a scalar that compares `op` (`=`, an ordering, or `contains`) with one of `values`."
+    ("SQL, never NULL: the JSONB value `x` (SQL text, or a function that writes it and binds its parameters) is a "
+     "scalar that compares `op` (`=`, an ordering, or `contains`) with one of `values`.")
     X = x if callable(x) else (lambda: x)
     # parameters are bound in the order their `%s` appear in the text, so everything is written left to right
-    strs = [r for s in values if _kind(s) == "str" for r in [_nul_free(op, s)] if r is not None]
-    nums = [float(n) for n in values if _kind(n) == "num"] if op != "contains" else []
-    bools = [b for b in values if _kind(b) == "bool"] if op == "=" else []
+    strs = [r for s in values if value_kind(s) == "str" for r in [_nul_free(op, s)] if r is not None]
+    nums = [float(n) for n in values if value_kind(n) == "num"] if op != "contains" else []
+    bools = [b for b in values if value_kind(b) == "bool"] if op == "=" else []
     if not (strs or nums or bools): return "false"
     out = f"CASE jsonb_typeof({X()})"
     if strs:
@@ -60,20 +64,28 @@ def _scalar(x, op: str, values: Sequence, params: list) -> str:
             params.append(s)
         out += f" WHEN 'string' THEN ({' OR '.join(tests)})"
     if nums:  # the type test guards the cast: a CASE evaluates only the arm its row reaches
-        if op == "=": out += f" WHEN 'number' THEN ({X()})::float8 = ANY(%s::float8[])"; params.append(nums)
-        else: out += f" WHEN 'number' THEN ({X()})::float8 {_CMP[op]} %s"; params.append(nums[0])
-    if bools: out += f" WHEN 'boolean' THEN ({X()})::boolean = ANY(%s::boolean[])"; params.append(bools)
+        if op == "=":
+            out += f" WHEN 'number' THEN ({X()})::float8 = ANY(%s::float8[])"
+            params.append(nums)
+        else:
+            out += f" WHEN 'number' THEN ({X()})::float8 {_CMP[op]} %s"
+            params.append(nums[0])
+    if bools:
+        out += f" WHEN 'boolean' THEN ({X()})::boolean = ANY(%s::boolean[])"
+        params.append(bools)
     return out + " ELSE false END"
 
 # %% ../../nbs/15_pgvector.ipynb #1bccc6e3
 def _field(column: str, key: str, params: list):
     "A function that writes `column -> %s` and binds `key`, each time it is called."
     def write() -> str:
-        params.append(key); return f"({column} -> %s)"
+        params.append(key)
+        return f"({column} -> %s)"
     return write
 
 def _any(column: str, key: str, op: str, values: Sequence, params: list, on_scalar: str | None = "same") -> str:
-    "SQL, never NULL: a list field has an element that compares `op` with one of `values`, or a scalar field compares `on_scalar`."
+    ("SQL, never NULL: a list field has an element that compares `op` with one of `values`, or a scalar field "
+     "compares `on_scalar`.")
     if not values: return "false"
     x = _field(column, key, params)
     head = f"CASE WHEN jsonb_typeof({x()}) = 'array' THEN EXISTS (SELECT 1 FROM jsonb_array_elements({x()}) AS _e(v) WHERE "
@@ -93,7 +105,7 @@ def _pg_leaf(column: str, f: Cmp, params: list) -> str:
         return _any(column, key, "=", [v], params, on_scalar="contains" if isinstance(v, str) else None)
     return _any(column, key, op, [v], params)
 
-def compile_pg_filter(flt: Any,  # A filter in any form `aiwb.data.retrieval.as_filter` reads; None means no filter
+def compile_pg_filter(flt: Any,  # A filter in any form `aiwb.data.filters.as_filter` reads; None means no filter
                       column: str = "metadata",  # The JSONB column (a trusted identifier, never user input)
                      ) -> tuple[str, list]:
     "Parameterised PostgreSQL `(predicate, params)` for `flt` over a JSONB column: values and keys are `%s` parameters."
@@ -111,11 +123,12 @@ def _vector_text(vec) -> str:
     import numpy as np
     v = np.asarray(vec, dtype=np.float32).reshape(-1)
     if v.shape != (EMBEDDING_DIM,) or not np.isfinite(v).all():
-        raise InputError(f"a query vector must be {EMBEDDING_DIM} finite numbers, got shape {v.shape}", hint="pass embed([text])[0]")
+        raise InputError(f"a query vector must be {EMBEDDING_DIM} finite numbers, got shape {v.shape}",
+                         hint="pass embed([text])[0]")
     return str(v.tolist())
 
 class PgVectorStore:
-    "aiwb chunks in PostgreSQL + pgvector: `sync_from` a DuckDB store, then `search` like `aiwb.data.retrieval.search`."
+    "aiwb chunks in PostgreSQL + pgvector: `sync_from` a DuckDB store, then `search` like `aiwb.data.search.search`."
     def __init__(self,
                  dsn: str,  # libpq connection string, e.g. "host=127.0.0.1 port=5432 dbname=aiwb user=aiwb"
                  table: str = "aiwb_chunks",  # Table name (quoted as an identifier; its state table is `<table>_state`)
@@ -125,7 +138,8 @@ class PgVectorStore:
         try:
             self.con = psycopg.connect(dsn, autocommit=True)
         except psycopg.OperationalError as e:
-            raise StoreError(f"cannot connect to PostgreSQL ({str(e).strip()})", hint="check the dsn and that the server runs") from None
+            raise StoreError(f"cannot connect to PostgreSQL ({str(e).strip()})",
+                             hint="check the dsn and that the server runs") from None
         self.table, self._t = table, sql.Identifier(table)
         self._state, self._index = sql.Identifier(f"{table}_state"), sql.Identifier(f"{table}_hnsw")
         try:
@@ -133,7 +147,8 @@ class PgVectorStore:
         except psycopg.Error as e:
             self.con.close()
             raise DependencyError(f"the pgvector extension is not available in this PostgreSQL ({str(e).strip()})",
-                                  hint="install pgvector on the server (make pgvector; Debian: postgresql-15-pgvector)") from None
+                                  hint="install pgvector on the server (make pgvector; Debian: postgresql-15-pgvector)",
+                                  ) from None
         self._exec("""CREATE TABLE IF NOT EXISTS {t} (chunk_id text PRIMARY KEY, doc_id text NOT NULL, position integer,
                       text text NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}', embedding vector(%d) NOT NULL)""" % EMBEDDING_DIM)
         self._exec("CREATE TABLE IF NOT EXISTS {s} (key text PRIMARY KEY, value text NOT NULL)")
@@ -159,10 +174,11 @@ def _sync_from(self: PgVectorStore,
                batch: int = 5000,  # Rows per Arrow batch read from DuckDB
               ) -> dict:
     "Copy the chunks of the DuckDB store `con` here in one transaction; {'copied', 'deleted', 'version', 'skipped'}."
-    version = store_version(con)
+    version = index_version(con)
     if not force and self.version() == version:
         return {"copied": 0, "deleted": 0, "version": version, "skipped": True}
-    reader = con.execute("SELECT c.chunk_id, c.doc_id, c.position, c.text, coalesce(c.metadata, json_merge_patch(d.metadata, "
+    reader = con.execute("SELECT c.chunk_id, c.doc_id, c.position, c.text, coalesce(c.metadata, "
+                         "json_merge_patch(d.metadata, "
                          "json_object('position', c.position))) AS metadata, c.embedding FROM chunks c "
                          "LEFT JOIN documents d USING (doc_id) ORDER BY chunk_id").to_arrow_reader(batch)
     psycopg = _psycopg()
@@ -177,20 +193,25 @@ def _sync_from(self: PgVectorStore,
                     for cid, did, pos, text, meta, emb in zip(*(cols[c] for c in b.schema.names)):
                         m = json.loads(meta) if meta else {}
                         if _NUL in text or _has_nul(m):
-                            raise StoreError(f"chunk {cid} (document {did}) holds the character U+0000, which PostgreSQL cannot store",
-                                             hint="remove NUL characters from the document text and metadata, then re-ingest")
+                            raise StoreError(f"chunk {cid} (document {did}) holds the character U+0000, which "
+                                             f"PostgreSQL cannot store",
+                                             hint="remove NUL characters from the document text and metadata, then "
+                                                  "re-ingest")
                         cp.write_row((cid, did, pos, text, json.dumps(m), str(emb)))
                         n += 1
-            deleted = self._exec("DELETE FROM {t} WHERE chunk_id NOT IN (SELECT chunk_id FROM _aiwb_stage)", cur=cur).rowcount
+            deleted = self._exec("DELETE FROM {t} WHERE chunk_id NOT IN (SELECT chunk_id FROM _aiwb_stage)",
+                                 cur=cur).rowcount
             self._exec("""INSERT INTO {t} SELECT * FROM _aiwb_stage ON CONFLICT (chunk_id) DO UPDATE SET
                           doc_id = EXCLUDED.doc_id, position = EXCLUDED.position, text = EXCLUDED.text,
                           metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding""", cur=cur)
             self._exec("CREATE INDEX IF NOT EXISTS {i} ON {t} USING hnsw (embedding vector_cosine_ops)", cur=cur)
-            for key, value in (("version", version), ("fields", json.dumps(field_kinds(con)))):  # fields: for `search`'s check
+            for key, value in (("version", version),
+                               ("fields", json.dumps(field_kinds(con)))):  # fields: for `search`'s check
                 self._exec("INSERT INTO {s} VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                            [key, value], cur=cur)
     except psycopg.Error as e:
-        raise StoreError(f"sync to PostgreSQL failed, nothing changed ({str(e).strip()})", hint="check the server log") from None
+        raise StoreError(f"sync to PostgreSQL failed, nothing changed ({str(e).strip()})",
+                         hint="check the server log") from None
     return {"copied": n, "deleted": deleted, "version": version, "skipped": False}
 
 PgVectorStore.sync_from = _sync_from
@@ -199,16 +220,16 @@ PgVectorStore.sync_from = _sync_from
 def _search(self: PgVectorStore,
             query: str,  # The question
             k: int = 4,  # How many chunks to return
-            filters: Any = None,  # A filter (see `aiwb.data.retrieval.as_filter`)
+            filters: Any = None,  # A filter (see `aiwb.data.filters.as_filter`)
             query_vector=None,  # Precomputed query embedding (skips `embed`)
             exact: bool = True,  # True: exact scan; False: HNSW index (approximate)
             ef_search: int = 100,  # HNSW candidate list size (exact=False)
-            check_fields: bool = True,  # A filter field no chunk has is an InputError (as in `aiwb.data.retrieval.search`)
+            check_fields: bool = True,  # A filter field no chunk has is an InputError (as in `aiwb.data.search.search`)
            ) -> list[Source]:
     "The `k` chunks closest to `query` that pass `filters`, as `Source`s best first (cosine similarity scores)."
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="ask a question with at least one word")
-    _check_k(k)  # at most MAX_K, as in every mode of `aiwb.data.retrieval.search`
+    check_k(k)  # at most MAX_K, as in every mode of `aiwb.data.search.search`
     if filters is not None and check_fields:
         row = self._exec("SELECT value FROM {s} WHERE key = 'fields'").fetchone()  # written by sync_from
         if row is not None: check_filter(filters, json.loads(row[0]))  # a table synced by an older aiwb: not checked
@@ -225,7 +246,8 @@ def _search(self: PgVectorStore,
             cur.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
         rows = cur.execute(sql, [q, *params, k]).fetchall()
     rows.sort(key=lambda r: (r[4], r[0]))
-    return [Source(chunk_id=c, doc_id=d, text=t, score=1.0 - float(dist), metadata=m or {}) for c, d, t, m, dist in rows]
+    return [Source(chunk_id=c, doc_id=d, text=t, score=1.0 - float(dist),
+                   metadata=m or {}) for c, d, t, m, dist in rows]
 
 PgVectorStore.search = _search
 
@@ -233,7 +255,8 @@ PgVectorStore.search = _search
 def _pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found: return found
-    cands = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    cands = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
     return str(cands[-1]) if cands else None
 
 def pg_missing() -> str | None:
@@ -250,7 +273,8 @@ def pg_missing() -> str | None:
 
 def _free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 @contextlib.contextmanager
 def temporary_postgres(user: str = "postgres",  # OS user that runs the server when we are root
@@ -259,7 +283,7 @@ def temporary_postgres(user: str = "postgres",  # OS user that runs the server w
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         raise DependencyError("PostgreSQL server binaries (initdb, pg_ctl) not found",
-                              hint="install PostgreSQL (Debian: apt-get install postgresql) or put its bin folder on PATH")
+                              hint="install PostgreSQL (Debian: apt-get install postgresql) or put its bin on PATH")
     as_user = ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
     tmp = Path(tempfile.mkdtemp(prefix="aiwb-pg-"))
     data, log = tmp / "data", tmp / "server.log"
@@ -273,7 +297,8 @@ def temporary_postgres(user: str = "postgres",  # OS user that runs the server w
     except subprocess.CalledProcessError as e:
         detail = (e.stderr or "") + (log.read_text() if log.exists() else "")
         shutil.rmtree(tmp, ignore_errors=True)
-        raise StoreError(f"could not start a temporary PostgreSQL: {detail.strip()[-600:]}", hint="see the message above") from None
+        raise StoreError(f"could not start a temporary PostgreSQL: {detail.strip()[-600:]}",
+                         hint="see the message above") from None
     try:
         yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
     finally:

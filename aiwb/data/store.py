@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..core import Config, ConfigError, InputError, Source, StoreError, load_config, migrate, stable_hash, transaction
-from ..core import _check
+from ..core import _check, patch_to
 from ..embeddings import EMBEDDING_DIM, MODEL_NAME, check_store_model, count_tokens, embed, load_tokenizer, model_id
 from ..text import split_sentences
 
 # %% auto #0
 __all__ = ['TEXT_SUFFIXES', 'HTML_SUFFIXES', 'FILE_SUFFIXES', 'READ_ATTEMPTS', 'SETTLE_S', 'RECENT_S', 'MAX_JSON_DEPTH',
-           'STORE_MIGRATIONS', 'Limits', 'front_matter', 'read_document', 'Document', 'read_jsonl', 'chunks_with_sizes',
-           'chunk_text', 'text_hash', 'embed_cached', 'IngestReport', 'discover_files', 'corpus_version',
-           'chunking_key', 'ingest_documents', 'ingest', 'chunk_size_figure', 'search']
+           'STORE_MIGRATIONS', 'Limits', 'front_matter', 'read_document', 'Document', 'read_jsonl', 'load_beir',
+           'chunks_with_sizes', 'chunk_text', 'text_hash', 'embed_cached', 'IngestReport', 'discover_files',
+           'corpus_version', 'chunking_key', 'ingest_documents', 'ingest', 'chunk_size_figure']
 
 # %% ../../nbs/10_store.ipynb #3fb23714
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -33,7 +33,8 @@ HTML_SUFFIXES = (".html", ".htm")
 FILE_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + (".pdf", ".jsonl")
 READ_ATTEMPTS = 5  # Reads of a file that changes while it is read, before it is reported as an error
 SETTLE_S = 0.1  # A file modified less than this many seconds ago is read once it has been quiet that long
-RECENT_S = 5.0  # A file modified less than this many seconds ago (or in the future) is read twice, and used only if both agree
+# A file modified less than this many seconds ago (or in the future) is read twice, and used only if both agree
+RECENT_S = 5.0
 MAX_JSON_DEPTH = 32  # Deepest nesting of JSON (a JSONL record, metadata) accepted
 
 @dataclass
@@ -45,12 +46,14 @@ class Limits:
 
     @classmethod
     def of(cls, config: Config) -> Limits:
-        "The limits `config` sets, checked against `CONFIG_BOUNDS` as `load_config` checks them (a `Config` built by hand too)."
+        ("The limits `config` sets, checked against `CONFIG_BOUNDS` as `load_config` checks them (a `Config` built by "
+         "hand too).")
         values = {}
         for key in ("max_document_bytes", "max_line_bytes", "max_metadata_bytes"):
             v = getattr(config, key)
             if not isinstance(v, int) or isinstance(v, bool):
-                raise ConfigError(f"config key '{key}' must be an integer, got {v!r}", hint=f"e.g. {key} = {getattr(cls, key)}")
+                raise ConfigError(f"config key '{key}' must be an integer, got {v!r}",
+                                  hint=f"e.g. {key} = {getattr(cls, key)}")
             values[key] = _check(key, v, "Config")
         return cls(**values)
 
@@ -78,7 +81,8 @@ def _read_bytes(path: Path, limit: int = Config.max_document_bytes) -> bytes:
             if before.st_size > limit:
                 raise _over(str(path), f"is {before.st_size:,} bytes", "max_document_bytes", limit)
             if 0 <= time.time() - before.st_mtime < SETTLE_S:  # being written right now, perhaps: let it settle
-                time.sleep(SETTLE_S); continue
+                time.sleep(SETTLE_S)
+                continue
             with open(path, "rb") as f:
                 raw = f.read(limit + 1)
             after = path.stat()
@@ -122,7 +126,8 @@ def _decode(path: Path, raw: bytes) -> str:
 from html.parser import HTMLParser
 
 class _HTMLText(HTMLParser):
-    "Visible text of an HTML page, one paragraph per block element, without navigation boilerplate; the <title> or first <h1>."
+    ("Visible text of an HTML page, one paragraph per block element, without navigation boilerplate; the <title> or "
+     "first <h1>.")
     BLOCKS = {"p", "div", "section", "article", "main", "li", "br", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre",
               "blockquote", "td", "th", "dd", "dt"}
     SKIP = {"script", "style", "noscript", "template", "head", "nav", "header", "footer", "aside", "form", "button",
@@ -130,7 +135,11 @@ class _HTMLText(HTMLParser):
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []; self.skip = 0; self.title = ""; self.h1 = ""; self._in = None
+        self.parts: list[str] = []
+        self.skip = 0
+        self.title = ""
+        self.h1 = ""
+        self._in = None
 
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIP and tag != "head": self.skip += 1
@@ -143,7 +152,9 @@ class _HTMLText(HTMLParser):
         if tag in self.BLOCKS: self.parts.append("\n\n")
 
     def handle_data(self, data):
-        if self._in == "title": self.title += data; return
+        if self._in == "title":
+            self.title += data
+            return
         if self.skip: return
         if self._in == "h1": self.h1 += data
         self.parts.append(data)
@@ -176,7 +187,8 @@ def front_matter(path: Path,  # The file (for messages)
                  text: str,  # Markdown text
                  limit: int = Config.max_metadata_bytes,  # Largest front matter, in bytes (`max_metadata_bytes`)
                 ) -> tuple[dict[str, Any], str]:
-    "`(metadata, body)`: the YAML front matter (`---` lines around `key: value` lines) of a Markdown text, and the rest."
+    ("`(metadata, body)`: the YAML front matter (`---` lines around `key: value` lines) of a Markdown text, and the "
+     "rest.")
     m = re.match(r"---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|$)", text, flags=re.S)
     if not m:
         return {}, text
@@ -190,7 +202,8 @@ def front_matter(path: Path,  # The file (for messages)
         raise InputError(f"{path}: front matter is not valid YAML ({' '.join(str(e).split())[:200]})",
                          hint="fix the lines between the two '---' lines, e.g. 'team: sre'") from None
     if not isinstance(meta, dict):
-        raise InputError(f"{path}: front matter is a {type(meta).__name__}, not key: value lines", hint="e.g. 'team: sre'")
+        raise InputError(f"{path}: front matter is a {type(meta).__name__}, not key: value lines",
+                         hint="e.g. 'team: sre'")
     return _json_safe(meta), text[m.end():]
 
 def _load(path: Path, limits: Limits) -> tuple[str, str, dict[str, Any]]:
@@ -202,7 +215,9 @@ def _load(path: Path, limits: Limits) -> tuple[str, str, dict[str, Any]]:
     if suffix == ".pdf":
         text, title = _read_pdf(path, raw)
     elif suffix in HTML_SUFFIXES:
-        parser = _HTMLText(); parser.feed(_decode(path, raw)); parser.close()
+        parser = _HTMLText()
+        parser.feed(_decode(path, raw))
+        parser.close()
         text, title = parser.text(), " ".join((parser.title or parser.h1).split())
     else:
         text = _decode(path, raw)
@@ -213,7 +228,8 @@ def _load(path: Path, limits: Limits) -> tuple[str, str, dict[str, Any]]:
         title = heading.group(1).strip() if heading else ""
         if isinstance(meta.get("title"), str) and meta["title"].strip(): title = meta["title"].strip()
     if not text.strip():
-        raise InputError(f"{path}: is empty" + (" (no extractable text)" if suffix in (".pdf",) + HTML_SUFFIXES else ""),
+        raise InputError(f"{path}: is empty" + (" (no extractable text)" if suffix in (".pdf",
+                                                                                       ) + HTML_SUFFIXES else ""),
                          hint="remove it or add text; empty documents are not stored")
     return text, title or fallback, meta
 
@@ -233,32 +249,16 @@ def _read_pdf(path: Path, raw: bytes) -> tuple[str, str]:
     try:
         reader = pypdf.PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:
-            raise InputError(f"{path}: is an encrypted PDF", hint="decrypt it first, e.g. qpdf --decrypt in.pdf out.pdf")
+            raise InputError(f"{path}: is an encrypted PDF",
+                             hint="decrypt it first, e.g. qpdf --decrypt in.pdf out.pdf")
         pages = [(p.extract_text() or "").strip() for p in reader.pages]
         title = str((reader.metadata or {}).get("/Title") or "")
     except InputError:
         raise
     except Exception as e:
-        raise InputError(f"{path}: is not a readable PDF ({type(e).__name__}: {e})", hint="check the file opens in a PDF viewer") from None
+        raise InputError(f"{path}: is not a readable PDF ({type(e).__name__}: {e})",
+                         hint="check the file opens in a PDF viewer") from None
     return "\n\n".join(p for p in pages if p), title.strip()
-
-# %% ../../nbs/10_store.ipynb #383f9902
-def _tiny_pdf(path: Path, pages: list[str], title: str = "") -> None:
-    "Write a minimal text PDF (for tests and examples)."
-    import pypdf
-    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
-    w = pypdf.PdfWriter()
-    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                             NameObject("/BaseFont"): NameObject("/Helvetica")})
-    for text in pages:
-        page = w.add_blank_page(612, 792)
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): w._add_object(font)})})
-        stream = DecodedStreamObject()
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream.set_data(f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1"))
-        page[NameObject("/Contents")] = w._add_object(stream)
-    if title: w.add_metadata({"/Title": title})
-    with open(path, "wb") as f: w.write(f)
 
 # %% ../../nbs/10_store.ipynb #c18c11d7
 @dataclass
@@ -282,7 +282,8 @@ def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
             stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
     return deepest
 
-def _record(path: Path, n: int, line: bytes, limits: Limits, seen: set[str]) -> tuple[str, str, str, dict[str, Any]] | None:
+def _record(path: Path, n: int, line: bytes, limits: Limits, seen: set[str]) -> tuple[str, str, str,
+                                                                                      dict[str, Any]] | None:
     "`(id, title, text, metadata)` of JSONL line `n` (None for a blank line); an `InputError` naming the line."
     where = f"{path}:{n}"
     if len(line.rstrip(b"\r\n")) > limits.max_line_bytes:
@@ -298,11 +299,13 @@ def _record(path: Path, n: int, line: bytes, limits: Limits, seen: set[str]) -> 
     if rec is None or _depth(rec) > MAX_JSON_DEPTH:
         raise InputError(f"{where}: nests deeper than {MAX_JSON_DEPTH} levels", hint="flatten the record's fields")
     if not isinstance(rec, dict):
-        raise InputError(f"{where}: is a {type(rec).__name__}, not an object", hint='e.g. {"_id": "d1", "title": "...", "text": "..."}')
+        raise InputError(f"{where}: is a {type(rec).__name__}, not an object",
+                         hint='e.g. {"_id": "d1", "title": "...", "text": "..."}')
     rid = next((rec.pop(k) for k in ("_id", "id", "doc_id") if k in rec), None)
     body = rec.pop("text", None)
     if rid is None or not isinstance(body, str):
-        raise InputError(f"{where}: needs an id (_id, id or doc_id) and a string text field", hint='e.g. {"_id": "d1", "text": "..."}')
+        raise InputError(f"{where}: needs an id (_id, id or doc_id) and a string text field",
+                         hint='e.g. {"_id": "d1", "text": "..."}')
     rid = str(rid)
     if rid in seen:
         raise InputError(f"{where}: duplicate id {rid!r}", hint="give every record its own id")
@@ -330,7 +333,8 @@ def read_jsonl(path: Path,  # A JSONL file: one JSON object per line
                limits: Limits | None = None,  # Size limits (default `Limits()`)
                name_prefix: str = "",  # Prefix for display names (default `id_prefix`)
               ) -> Iterator[Document]:
-    "Documents of a JSONL corpus (BEIR `_id`/`title`/`text`, or `id`/`doc_id`); the whole file is checked before any is yielded."
+    ("Documents of a JSONL corpus (BEIR `_id`/`title`/`text`, or `id`/`doc_id`); the whole file is checked before any "
+     "is yielded.")
     path, limits = Path(path), limits or Limits()
     name_prefix = name_prefix or id_prefix
     _check_file(path)
@@ -352,7 +356,36 @@ def read_jsonl(path: Path,  # A JSONL file: one JSON object per line
             raise InputError(f"{path}: cannot be read ({e.strerror})", hint="check the file's permissions") from None
         digests.append(h.hexdigest())
         if _signature(before) != _signature(after) or digests[0] != digests[-1]:
-            raise InputError(f"{path}: changed while it was being read", hint="re-run ingest once the file is no longer being written")
+            raise InputError(f"{path}: changed while it was being read",
+                             hint="re-run ingest once the file is no longer being written")
+
+# %% ../../nbs/10_store.ipynb #8df04660
+def load_beir(folder: str | Path,  # A BEIR data set folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
+              split: str = "test",  # Which qrels to read
+             ) -> tuple[list[Document], dict[str, str], dict[str, dict[str, int]]]:
+    "(corpus documents, {query id: text} for the split's queries, {query id: {doc id: relevance}})."
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    for p in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
+        if not p.is_file():
+            raise InputError(f"{p}: missing from the BEIR folder",
+                             hint="a BEIR folder has corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    qrels: dict[str, dict[str, int]] = {}
+    for n, line in enumerate(qrels_path.read_text().splitlines()):
+        parts = line.split("\t")
+        if n == 0 and parts[0] == "query-id":
+            continue
+        if len(parts) != 3:
+            raise InputError(f"{qrels_path}:{n + 1}: expected query-id, corpus-id, score",
+                             hint="tab-separated, three columns")
+        qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    queries = {}
+    for line in (folder / "queries.jsonl").read_text().splitlines():
+        if line.strip():
+            q = json.loads(line)
+            if q["_id"] in qrels:
+                queries[q["_id"]] = q["text"]
+    return list(read_jsonl(folder / "corpus.jsonl")), queries, qrels
 
 # %% ../../nbs/10_store.ipynb #3a68d496
 _LONG_WORD = 100  # characters: WordPiece reads a longer word as one [UNK]; such a run is cut into pieces this long
@@ -394,12 +427,15 @@ def _pieces(sentence: str) -> Iterator[tuple[str, bool]]:
             yield w[i:i + _LONG_WORD], i == 0
 
 def _split_long(pieces: list[tuple[str, bool]], sizes: list[int], max_tokens: int) -> list[tuple[str, int]]:
-    "Cut a sentence longer than `max_tokens`, as its `_pieces` and their token `sizes`, into word-aligned `(piece, tokens)`, in one pass."
+    ("Cut a sentence longer than `max_tokens`, as its `_pieces` and their token `sizes`, into word-aligned `(piece, "
+     "tokens)`, in one pass.")
     out, cur, total = [], [], 0
     for (piece, starts), n in zip(pieces, sizes):
         if cur and total + n > max_tokens:
-            out.append(("".join(cur).lstrip(), total)); cur, total = [], 0
-        cur.append(" " + piece if starts else piece); total += n
+            out.append(("".join(cur).lstrip(), total))
+            cur, total = [], 0
+        cur.append(" " + piece if starts else piece)
+        total += n
     if cur: out.append(("".join(cur).lstrip(), total))
     return out
 
@@ -409,9 +445,11 @@ def _paragraphs(text: str) -> list[str]:
 def chunks_with_sizes(text: str,  # Document text
                       max_tokens: int = 160,  # Largest chunk, in embedding-model tokens
                       overlap: int = 32,  # Tokens of trailing sentences repeated at the start of the next chunk
-                      count: Callable[[str], int] = count_tokens,  # Token counter (of one word; counts must add up over words)
+                      count: Callable[[str],
+                                      int] = count_tokens,  # Token counter (of one word; counts must add up over words)
                      ) -> list[tuple[str, int]]:
-    "`(chunk, tokens)` pairs: `text` in sentence-aligned chunks of at most `max_tokens` tokens, in time linear in its length."
+    ("`(chunk, tokens)` pairs: `text` in sentence-aligned chunks of at most `max_tokens` tokens, in time linear in "
+     "its length.")
     if max_tokens < 8 or not 0 <= overlap < max_tokens:
         raise InputError(f"bad chunk sizes: max_tokens={max_tokens}, overlap={overlap}",
                          hint="use max_tokens >= 8 and 0 <= overlap < max_tokens")
@@ -422,10 +460,14 @@ def chunks_with_sizes(text: str,  # Document text
         for s in split_sentences(para):
             s = s if s[-1] in ".!?:;" else s + "."  # a heading ends like a sentence
             pieces = list(_pieces(s))
-            counts = [words(p) for p, _ in pieces]  # each piece counted once (a long sentence is cut by the same counts)
+            # each piece counted once (a long sentence is cut by the same counts)
+            counts = [words(p) for p, _ in pieces]
             n = sum(counts)
             for piece, size in (_split_long(pieces, counts, max_tokens) if n > max_tokens else [(s, n)]):
-                units.append(piece); sizes.append(size); starts.append(len(units) - 1 == first); para_size.append(0)
+                units.append(piece)
+                sizes.append(size)
+                starts.append(len(units) - 1 == first)
+                para_size.append(0)
         if len(units) > first: para_size[first] = sum(sizes[first:]) + len(units) - first - 1
     chunks, i = [], 0
     while i < len(units):
@@ -433,12 +475,14 @@ def chunks_with_sizes(text: str,  # Document text
         while j < len(units) and (j == i or total + sizes[j] + 1 <= max_tokens):
             if j > i and starts[j] and total >= max_tokens // 2 and total + para_size[j] + 1 > max_tokens:
                 break  # a paragraph that would be split starts the next chunk
-            total += sizes[j] + (1 if j > i else 0); j += 1
+            total += sizes[j] + (1 if j > i else 0)
+            j += 1
         chunks.append((" ".join(units[i:j]), sum(sizes[i:j])))
         if j >= len(units): break
         back, k = 0, j
         while k - 1 > i and not starts[k] and back + sizes[k - 1] <= overlap:
-            k -= 1; back += sizes[k]
+            k -= 1
+            back += sizes[k]
         i = k
     return chunks
 
@@ -478,7 +522,8 @@ def embed_cached(con,
                  progress=None,  # A tqdm bar to advance by the texts embedded
                  model: str = MODEL_NAME,  # Embedding model id (`aiwb.embeddings.model_id`): the cache keys on it
                 ) -> tuple[Any, Any]:
-    "`(vectors, new_rows)`: vectors for `texts` from the cache or the model; `new_rows` is an Arrow table of the misses."
+    ("`(vectors, new_rows)`: vectors for `texts` from the cache or the model; `new_rows` is an Arrow table of the "
+     "misses.")
     import numpy as np
     import pyarrow as pa
     migrate(con, STORE_MIGRATIONS)
@@ -488,17 +533,21 @@ def embed_cached(con,
     if texts:
         con.register("_aiwb_hashes", pa.table({"text_hash": sorted(set(hashes))}))
         try:
-            tbl = con.execute("SELECT c.text_hash, c.embedding FROM embedding_cache c JOIN _aiwb_hashes h USING (text_hash) "
+            tbl = con.execute("SELECT c.text_hash, c.embedding FROM embedding_cache c JOIN _aiwb_hashes h USING "
+                              "(text_hash) "
                               "WHERE c.model = ?", [model]).to_arrow_table()
         finally:
             con.unregister("_aiwb_hashes")
         if len(tbl):
-            mat = tbl.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, EMBEDDING_DIM)
+            mat = tbl.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1,
+                                                                                                         EMBEDDING_DIM)
             found = dict(zip(tbl.column("text_hash").to_pylist(), mat))
     miss_idx, miss_hashes = [], {}
     for i, h in enumerate(hashes):
         if h in found: out[i] = found[h]
-        elif h not in miss_hashes: miss_hashes[h] = i; miss_idx.append(i)
+        elif h not in miss_hashes:
+            miss_hashes[h] = i
+            miss_idx.append(i)
     if miss_idx:
         vecs = embed([texts[i] for i in miss_idx], batch_size=batch_size, model=model)
         for i, v in zip(miss_idx, vecs): out[i] = v
@@ -506,7 +555,8 @@ def embed_cached(con,
             if h in miss_hashes: out[i] = out[miss_hashes[h]]
         if progress is not None: progress.update(len(miss_idx))
     new = pa.table({"model": [model] * len(miss_idx), "text_hash": [hashes[i] for i in miss_idx],
-                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(out[miss_idx].reshape(-1), type=pa.float32()), EMBEDDING_DIM)})
+                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(out[miss_idx].reshape(-1),
+                                                                            type=pa.float32()), EMBEDDING_DIM)})
     return out, new
 
 # %% ../../nbs/10_store.ipynb #a6b50af4
@@ -516,7 +566,8 @@ class IngestReport:
     added: list[str] = field(default_factory=list)  # New documents
     replaced: list[str] = field(default_factory=list)  # Documents whose content (or chunking) changed
     unchanged: list[str] = field(default_factory=list)  # Same id, same content, same chunking: nothing to do
-    duplicates: list[str] = field(default_factory=list)  # Same content already stored under another id: kept, chunks shared
+    # Same content already stored under another id: kept, chunks shared
+    duplicates: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # Stored documents from under the ingested root no longer there
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message) of files that could not be used
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of entries not read
@@ -534,13 +585,17 @@ def _walk(root: Path, follow_symlinks: bool, skipped: list[tuple[str, str]]) -> 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
         here = Path(dirpath)
         if follow_symlinks:  # a link back up the tree is walked once
-            if here.resolve() in visited: dirnames[:] = []; continue
+            if here.resolve() in visited:
+                dirnames[:] = []
+                continue
             visited.add(here.resolve())
         keep = []
         for n in sorted(dirnames):
             p = here / n
             if n.startswith("."): skipped.append((f"{p}/", "hidden"))
-            elif p.is_symlink() and not follow_symlinks: skipped.append((f"{p}/", "symlink (follow_symlinks=True or --follow-symlinks follows it)"))
+            elif p.is_symlink() and not follow_symlinks: skipped.append((f"{p}/",
+                                                                         "symlink (follow_symlinks=True or "
+                                                                         "--follow-symlinks follows it)"))
             else: keep.append(n)
         dirnames[:] = keep
         for n in sorted(filenames):
@@ -548,7 +603,9 @@ def _walk(root: Path, follow_symlinks: bool, skipped: list[tuple[str, str]]) -> 
             if n.startswith("."):
                 skipped.append((str(p), "hidden"))
             elif p.is_symlink() and not follow_symlinks and not p.resolve().is_relative_to(real_root):
-                skipped.append((str(p), "symlink to a file outside the folder (follow_symlinks=True or --follow-symlinks follows it)"))
+                skipped.append((str(p),
+                                "symlink to a file outside the folder (follow_symlinks=True or --follow-symlinks "
+                                "follows it)"))
             elif p.suffix.lower() not in FILE_SUFFIXES:
                 skipped.append((str(p), f"unsupported suffix {p.suffix or '(none)'!r}"))
             elif not p.is_file():
@@ -570,7 +627,8 @@ def discover_files(path: Path,  # A file, or a folder searched recursively
     skipped = [] if skipped is None else skipped
     files = _walk(path, follow_symlinks, skipped)
     if not files:
-        raise InputError(f"{path}: no {', '.join(FILE_SUFFIXES)} files found" + (f" ({len(skipped)} entries skipped)" if skipped else ""),
+        note = f" ({len(skipped)} entries skipped)" if skipped else ""
+        raise InputError(f"{path}: no {', '.join(FILE_SUFFIXES)} files found" + note,
                          hint="point ingest at a folder of documents")
     return files
 
@@ -579,9 +637,25 @@ def corpus_version(con) -> str:
     rows = con.execute("SELECT doc_id, content_hash FROM documents ORDER BY doc_id").fetchall()
     return stable_hash(*(f"{d}:{h}" for d, h in rows)) if rows else "empty"
 
+# %% ../../nbs/10_store.ipynb #686cd77a
+@patch_to(IngestReport)
+def _repr_markdown_(self: IngestReport) -> str:
+    "A short table of what the ingest did: the counts, a few names of each, the chunks and the corpus version."
+    def few(names: list[str]) -> str:
+        shown = ", ".join(f"`{n}`" for n in names[:3])
+        return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    rows = [(k, getattr(self, k)) for k in ("added", "replaced", "unchanged", "duplicates", "removed")]
+    rows += [("errors", [f"{p}: {m}" for p, m in self.errors]), ("skipped", [f"{p} ({r})" for p, r in self.skipped])]
+    out = ["| | documents | |", "|---|---|---|"]
+    out += [f"| {k} | {len(v)} | {few(v)} |" for k, v in rows if v]
+    out.append(f"| chunks | {self.chunks_written} written, {self.chunks_embedded} embedded | |")
+    out.append(f"| corpus version | `{self.corpus_version}` | |")
+    return "\n".join(out)
+
 # %% ../../nbs/10_store.ipynb #abf787da
 def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, model: str = MODEL_NAME) -> tuple[int, int]:
-    "Replace/insert `docs` (with chunks, vectors and new cache rows) in one transaction; return (chunks written, embedded)."
+    ("Replace/insert `docs` (with chunks, vectors and new cache rows) in one transaction; return (chunks written, "
+     "embedded).")
     import pyarrow as pa
     rows = [(d, i, c) for d in docs for i, c in enumerate(d["chunks"])]
     vectors, new_cache = embed_cached(con, [c for _, _, c in rows], batch_size=batch_size, model=model)
@@ -598,13 +672,16 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, model: s
         with transaction(con):
             _delete_rows(con, [d["doc_id"] for d in docs])
             con.register("_aiwb_docs", pa.table({
-                "doc_id": [d["doc_id"] for d in docs], "source": [d["source"] for d in docs], "title": [d["title"] for d in docs],
-                "content_hash": [d["content_hash"] for d in docs], "n_chars": pa.array([d["n_chars"] for d in docs], pa.int32()),
+                "doc_id": [d["doc_id"] for d in docs], "source": [d["source"] for d in docs],
+                                                 "title": [d["title"] for d in docs],
+                "content_hash": [d["content_hash"] for d in docs],
+                                                 "n_chars": pa.array([d["n_chars"] for d in docs], pa.int32()),
                 "metadata": [d["metadata"] for d in docs],
                 "duplicate_of": pa.array([d.get("duplicate_of") for d in docs], pa.string())}))
             con.execute("INSERT INTO documents (doc_id, source, title, content_hash, n_chars, metadata) "
                         "SELECT doc_id, source, title, content_hash, n_chars, metadata FROM _aiwb_docs")
-            con.execute("INSERT INTO document_duplicates SELECT doc_id, duplicate_of FROM _aiwb_docs WHERE duplicate_of IS NOT NULL")
+            con.execute("INSERT INTO document_duplicates SELECT doc_id, duplicate_of FROM _aiwb_docs WHERE "
+                        "duplicate_of IS NOT NULL")
             con.unregister("_aiwb_docs")
             con.register("_aiwb_batch", table)
             con.execute("INSERT INTO chunks SELECT chunk_id, doc_id, position, text, n_tokens, NULL, "
@@ -612,7 +689,8 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, model: s
             con.unregister("_aiwb_batch")
             if len(new_cache):
                 con.register("_aiwb_cache", new_cache)
-                con.execute(f"INSERT OR IGNORE INTO embedding_cache SELECT model, text_hash, embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_cache")
+                con.execute(f"INSERT OR IGNORE INTO embedding_cache SELECT model, text_hash, "
+                            f"embedding::FLOAT[{EMBEDDING_DIM}] FROM _aiwb_cache")
                 con.unregister("_aiwb_cache")
             con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('version', ?)", [corpus_version(con)])
             con.execute("INSERT OR REPLACE INTO corpus_state VALUES ('embedding_model', ?)", [model])
@@ -622,10 +700,12 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, model: s
     return len(rows), len(new_cache)
 
 def _promote(con, canonical: str, heir: str) -> None:
-    "Give the duplicate `heir` its own copy of `canonical`'s chunks (same text and vectors) and make it the canonical copy."
+    ("Give the duplicate `heir` its own copy of `canonical`'s chunks (same text and vectors) and make it the "
+     "canonical copy.")
     import pyarrow as pa
     (h,) = con.execute("SELECT content_hash FROM documents WHERE doc_id = ?", [heir]).fetchone()
-    positions = [p for (p,) in con.execute("SELECT position FROM chunks WHERE doc_id = ? ORDER BY position", [canonical]).fetchall()]
+    positions = [p for (p,) in con.execute("SELECT position FROM chunks WHERE doc_id = ? ORDER BY position",
+                                           [canonical]).fetchall()]
     con.register("_aiwb_heir", pa.table({"position": pa.array(positions, pa.int32()),
                                          "chunk_id": [stable_hash(h, heir, str(p)) for p in positions]}))
     try:
@@ -637,11 +717,13 @@ def _promote(con, canonical: str, heir: str) -> None:
     con.execute("UPDATE document_duplicates SET duplicate_of = ? WHERE duplicate_of = ?", [heir, canonical])
 
 def _delete_rows(con, ids: list[str]) -> None:
-    "Delete the documents `ids` and their chunks (inside the caller's transaction); a duplicate of one inherits its chunks."
+    ("Delete the documents `ids` and their chunks (inside the caller's transaction); a duplicate of one inherits its "
+     "chunks.")
     import pyarrow as pa
     con.register("_aiwb_del", pa.table({"doc_id": pa.array(ids, pa.string())}))
     try:
-        heirs = con.execute("SELECT duplicate_of, min(doc_id) FROM document_duplicates WHERE duplicate_of IN (SELECT doc_id FROM _aiwb_del) "
+        heirs = con.execute("SELECT duplicate_of, min(doc_id) FROM document_duplicates WHERE duplicate_of IN (SELECT "
+                            "doc_id FROM _aiwb_del) "
                             "AND doc_id NOT IN (SELECT doc_id FROM _aiwb_del) GROUP BY duplicate_of ORDER BY 1").fetchall()
         for canonical, heir in heirs:
             _promote(con, canonical, heir)
@@ -665,13 +747,15 @@ def _delete_docs(con, ids: list[str]) -> None:
 def _to_json(meta: dict[str, Any], where: str, limit: int | None = None) -> dict[str, Any]:
     "`meta` as plain JSON values; an `InputError` when it is not a string-keyed dict, too deep, or over `limit` bytes."
     if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
-        raise InputError(f"{where}: metadata must be a dict with string keys, got {str(meta)[:200]}", hint='e.g. {"lang": "en"}')
+        raise InputError(f"{where}: metadata must be a dict with string keys, got {str(meta)[:200]}",
+                         hint='e.g. {"lang": "en"}')
     if _depth(meta) > MAX_JSON_DEPTH:
         raise InputError(f"{where}: metadata nests deeper than {MAX_JSON_DEPTH} levels", hint="flatten its fields")
     try:
         text = json.dumps(meta, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as e:
-        raise InputError(f"{where}: metadata is not JSON-serialisable ({e})", hint="use strings, numbers, booleans, lists and dicts") from None
+        raise InputError(f"{where}: metadata is not JSON-serialisable ({e})",
+                         hint="use strings, numbers, booleans, lists and dicts") from None
     if limit is not None and len(text.encode("utf-8")) > limit:
         raise _over(where, f"metadata is {len(text.encode('utf-8')):,} bytes", "max_metadata_bytes", limit)
     return json.loads(text)
@@ -684,15 +768,16 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
                      docs: Iterable[Document],  # Documents to store (read lazily: any iterable, e.g. a generator)
                      config: Config | None = None,  # Chunk sizes, batch size, limits; default `load_config()`
                      progress: bool = False,  # Show a progress bar over documents
-                     scope: str | None = None,  # Source prefix owned by this call: stored documents under it not seen are deleted
+                     scope: str | None = None,  # Source prefix this call owns: stored documents under it not seen go
                      chunk: bool = True,  # False: one chunk per document (the model truncates at 256 tokens)
                      commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
                      report: IngestReport | None = None,  # Report to add to
                      seen: set[str] | None = None,  # Gets the id of every document read
-                     keep: list[str] | None = None,  # Sources under `scope` never deleted (files that failed or were skipped)
-                     total: int | None = None,  # Documents expected, for the progress bar; default `len(docs)` if it has one
+                     keep: list[str] | None = None,  # Sources under `scope` never deleted (failed or skipped files)
+                     total: int | None = None,  # Documents expected (progress bar); default `len(docs)` if it has one
                     ) -> IngestReport:
-    "Store `docs` streaming, in bounded batches: dedupe by content hash, chunk, embed through the cache, one transaction per batch."
+    ("Store `docs` streaming, in bounded batches: dedupe by content hash, chunk, embed through the cache, one "
+     "transaction per batch.")
     config = config or load_config()
     limits = Limits.of(config)
     commit_every = commit_every or config.batch_size
@@ -701,7 +786,9 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     model = model_id(config.embedding_precision)
     check_store_model(con, model)  # one model per store: queries are embedded like its vectors
     report = report or IngestReport()
-    stored = {d: (h, n) for d, h, n in con.execute("SELECT doc_id, content_hash, coalesce(metadata->>'name', doc_id) FROM documents").fetchall()}
+    stored = {d: (h,
+                  n) for d, h, n in con.execute("SELECT doc_id, content_hash, coalesce(metadata->>'name', doc_id) "
+                                                "FROM documents").fetchall()}
     by_hash = {h: d for d, h in con.execute("SELECT doc_id, content_hash FROM documents "
                                             "WHERE doc_id NOT IN (SELECT doc_id FROM document_duplicates)").fetchall()}
     pending: list[dict[str, Any]] = []
@@ -709,12 +796,14 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=total if total is not None else len(docs) if hasattr(docs, "__len__") else None, desc="ingest", unit="doc")
+        bar = tqdm(total=total if total is not None else len(docs) if hasattr(docs, "__len__") else None,
+                   desc="ingest", unit="doc")
 
     def flush():
         if pending:
             written, embedded = _write_batch(con, pending, config.batch_size, model)
-            report.chunks_written += written; report.chunks_embedded += embedded
+            report.chunks_written += written
+            report.chunks_embedded += embedded
             pending.clear()
 
     for doc in docs:
@@ -724,15 +813,18 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
             raise InputError(f"document id {doc.doc_id!r} occurs twice", hint="give every document its own id")
         seen.add(doc.doc_id)
         if not doc.text.strip():
-            report.errors.append((doc.source or doc.doc_id, f"{name}: is empty")); continue
+            report.errors.append((doc.source or doc.doc_id, f"{name}: is empty"))
+            continue
         user = _to_json(doc.metadata, name, limits.max_metadata_bytes)
         h = stable_hash(doc.text, doc.title, json.dumps(user, sort_keys=True), key, n=32)
         old = stored.get(doc.doc_id)
         if old and old[0] == h:
-            report.unchanged.append(name); continue
+            report.unchanged.append(name)
+            continue
         if old and by_hash.get(old[0]) == doc.doc_id:
             del by_hash[old[0]]  # its old content is no longer this document's
-        meta = json.dumps({**user, "doc_id": doc.doc_id, "source": doc.source or doc.doc_id, "title": doc.title, "name": name},
+        meta = json.dumps({**user, "doc_id": doc.doc_id, "source": doc.source or doc.doc_id, "title": doc.title,
+                           "name": name},
                           ensure_ascii=False)
         row = {"doc_id": doc.doc_id, "source": doc.source or doc.doc_id, "title": doc.title, "n_chars": len(doc.text),
                "content_hash": h, "metadata": meta, "chunks": [], "n_tokens": []}
@@ -742,7 +834,8 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
         else:
             (report.replaced if old else report.added).append(name)
             by_hash[h] = doc.doc_id
-            pairs = chunks_with_sizes(doc.text, config.chunk_tokens, config.chunk_overlap) if chunk else [(doc.text, count_tokens(doc.text))]
+            pairs = chunks_with_sizes(doc.text, config.chunk_tokens,
+                                      config.chunk_overlap) if chunk else [(doc.text, count_tokens(doc.text))]
             row["chunks"], row["n_tokens"] = [c for c, _ in pairs], [n for _, n in pairs]
         stored[doc.doc_id] = (h, name)
         pending.append(row)
@@ -753,18 +846,25 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     if scope is not None:
         _remove_missing(con, scope, seen, keep or [], report)
     report.corpus_version = corpus_version(con)
-    from aiwb.data.retrieval import build_indexes
+    from aiwb.data.search import build_indexes
     build_indexes(con)  # BM25's fts index and the vector sidecar follow the corpus here: a search never writes
     return report
 
+def _under(source: str, kept: str) -> bool:
+    "Whether `source` is the kept source `kept`, one of its JSONL records, or a file under it."
+    return source == kept or source.startswith(kept + "#") or source.startswith(kept.rstrip("/") + "/")
+
 def _remove_missing(con, scope: str, seen: set[str], keep: list[str], report: IngestReport) -> None:
-    "Delete the stored documents whose source starts with `scope` that were not `seen`, except those under a `keep` prefix."
-    gone = [(d, s, n) for d, s, n in con.execute("SELECT doc_id, source, coalesce(metadata->>'name', doc_id) FROM documents "
+    ("Delete the stored documents whose source starts with `scope` that were not `seen`, except those under a `keep` "
+     "prefix.")
+    gone = [(d, s,
+             n) for d, s, n in con.execute("SELECT doc_id, source, coalesce(metadata->>'name', doc_id) FROM documents "
                                               "WHERE starts_with(source, ?) ORDER BY doc_id", [scope]).fetchall()
-            if d not in seen and not any(s == k or s.startswith(k + "#") or s.startswith(k.rstrip("/") + "/") for k in keep)]
+            if d not in seen and not any(_under(s, k) for k in keep)]
     if gone:
         _delete_docs(con, [d for d, _, _ in gone])
-        report.removed += [s[len(scope):] if scope.endswith("/") else n for _, s, n in gone]  # named from the ingested root
+        # named from the ingested root
+        report.removed += [s[len(scope):] if scope.endswith("/") else n for _, s, n in gone]
 
 
 # %% ../../nbs/10_store.ipynb #e3a1b215
@@ -772,7 +872,8 @@ def _file_documents(f: Path, file_id: str, name: str, user: dict[str, Any], limi
     "The documents of one file: its JSONL records, or the file itself."
     if f.suffix.lower() == ".jsonl":
         for d in read_jsonl(f, id_prefix=file_id + "#", limits=limits, name_prefix=name + "#"):
-            d.metadata = {**user, **d.metadata}; yield d
+            d.metadata = {**user, **d.metadata}
+            yield d
     else:
         text, title, front = _load(f, limits)
         yield Document(doc_id=file_id, text=text, title=title, source=file_id, metadata={**user, **front}, name=name)
@@ -786,7 +887,8 @@ def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
            commit_every: int | None = None,  # Chunks per transaction; default `config.batch_size`
            follow_symlinks: bool = False,  # Follow symlinks to folders and to files outside the folder
           ) -> IngestReport:
-    "Ingest the documents at `path`; a folder is synchronised: documents stored from under it that are gone are deleted."
+    ("Ingest the documents at `path`; a folder is synchronised: documents stored from under it that are gone are "
+     "deleted.")
     config = config or load_config()
     limits = Limits.of(config)
     root = Path(path).expanduser()
@@ -808,7 +910,11 @@ def ingest(con,  # Open aiwb DuckDB connection (see `aiwb.core.connect`)
                 keep.append(file_id)
 
     one_each = not any(f.suffix.lower() == ".jsonl" for f in files)  # one document per file: the bar knows the total
-    scope = f"{real_root.as_posix()}/" if root.is_dir() else (f"{real_root.as_posix()}#" if root.suffix.lower() == ".jsonl" else None)
+    scope = None
+    if root.is_dir():
+        scope = f"{real_root.as_posix()}/"
+    elif root.suffix.lower() == ".jsonl":
+        scope = f"{real_root.as_posix()}#"
     return ingest_documents(con, documents(), config, progress=progress, scope=scope, chunk=chunk,
                             commit_every=commit_every, report=report, seen=seen, keep=keep,
                             total=len(files) if one_each else None)
@@ -824,13 +930,3 @@ def chunk_size_figure(con, max_tokens: int | None = None):
     fig.update_layout(title=f"{len(sizes)} chunks by size", xaxis_title="tokens (all-MiniLM-L6-v2)",
                       yaxis_title="chunks", height=320, margin=dict(t=50, b=40, l=50, r=20))
     return fig
-
-# %% ../../nbs/10_store.ipynb #623c3c89
-def search(con,  # Open aiwb DuckDB connection
-           query: str,  # The question
-           k: int = 4,  # How many chunks to return
-           **kwargs,  # `mode=`, `filters=`, ... (see `aiwb.data.retrieval.search`)
-          ) -> list[Source]:
-    "The `k` best chunks for `query` (cosine similarity by default), as `Source`s."
-    from aiwb.data.retrieval import search as _search
-    return _search(con, query, k, **kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core import Completion, Config, InputError, Message, connect, load_config
 from ..providers.base import Provider, get_provider
-from ..data.store import search
+from ..data.search import search
 
 # %% auto #0
 __all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'load_golden', 'CheckResult', 'check_answer']
@@ -28,10 +28,11 @@ class RAGPipeline:
                  con=None,  # Open store connection; default `connect(config=config)`
                  config: Config | None = None,  # Settings; default `load_config()`
                  provider: Provider | None = None,  # Model; default `get_provider(config.provider, model=config.model)`
-                 mode: str = "vector",  # Search mode (see `aiwb.data.retrieval.MODES`)
-                 filters: Any = None,  # Metadata filter every retrieval must pass (see `aiwb.data.retrieval.as_filter`)
+                 mode: str = "vector",  # Search mode (see `aiwb.data.search.MODES`)
+                 filters: Any = None,  # Metadata filter every retrieval must pass (see `aiwb.data.filters.as_filter`)
                 ):
-        from aiwb.data.retrieval import MODES, as_filter
+        from aiwb.data.filters import as_filter
+        from aiwb.data.search import MODES
         if mode not in MODES:
             raise InputError(f"unknown search mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
         self.mode, self.filters = mode, (None if filters is None else as_filter(filters))
@@ -41,7 +42,7 @@ class RAGPipeline:
 
     def settings(self) -> dict:
         "What retrieval depends on besides the question (search mode, filters, top_k, score floor), as plain data."
-        from aiwb.data.retrieval import filter_spec
+        from aiwb.data.filters import filter_spec
         return {"mode": self.mode, "filters": None if self.filters is None else filter_spec(self.filters),
                 "top_k": self.config.top_k, "min_retrieval_score": self.config.min_retrieval_score}
 
@@ -52,7 +53,7 @@ class RAGPipeline:
             hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters)
             return [h for h in hits if h.score >= floor]
         from aiwb.embeddings import embed, store_model
-        from aiwb.data.retrieval import cosine_of
+        from aiwb.data.search import cosine_of
         qvec = embed([question.strip()], model=store_model(self.con))[0]
         hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters, query_vector=qvec)
         cos = cosine_of(self.con, [h.chunk_id for h in hits], qvec)
