@@ -1,6 +1,7 @@
 # aiwb: two commands on a fresh machine (Python 3.11 + package registries):
 #   make demo   set up .venv and run the offline demo on the bundled data
 #   make test   set up .venv and run every check (sync, notebooks, pytest, docs)
+#   make test-slow  the tests marked `slow`, which `make test` leaves out (see README, "Developing")
 SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -14,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 # One ONNX export of the embedding model for every AIWB_HOME that tests, notebooks and the demo create.
 export AIWB_MODELS_DIR ?= $(CURDIR)/$(VENV)/aiwb-models
 
-.PHONY: setup demo test sync-check nbtest pytest docs lab bench clean pgvector
+.PHONY: setup demo test test-slow sync-check nbtest pytest docs lab bench clean pgvector
 
 setup: $(STAMP)
 
@@ -57,6 +58,12 @@ nbtest: setup
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
 pytest: setup pgvector
 	$(BIN)/python -m pytest -q tests
+
+# The tests marked `slow` (pyproject.toml deselects them by default, so `make test` and a bare pytest skip them):
+# the IVF and HNSW modes through the CLI, the CLI's eval gate, the tracing-overhead bound, the search-speed bench.
+# A later -m wins over addopts' -m 'not slow'. pytest exits 5 when it collects no test: that fails here too.
+test-slow: setup pgvector
+	$(BIN)/python -m pytest -q -m slow tests
 
 # Quarto cannot be installed everywhere: render nbdev's processed notebooks with smalldocs (pure Python).
 # Where Quarto exists, `nbdev_docs` builds the same site from the same _quarto.yml.

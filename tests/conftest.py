@@ -16,6 +16,21 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 AIWB = Path(sys.executable).parent / "aiwb"  # the installed console script
 KEY = "sk-test-0123456789abcdef-SECRET"  # the fake key the local provider server accepts
+# The shared data sets (SciFact, SQuAD, STS-B) live beside the repository, never in it. CI always has them, so a
+# test that needs one fails when it is missing; AIWB_SKIP_SHARED=1 says, on purpose, to run without them.
+SHARED_DATA = Path(os.environ.get("AIWB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SKIP_SHARED = os.environ.get("AIWB_SKIP_SHARED") == "1"
+
+
+def shared_data(*parts: str) -> Path:
+    "The path `parts` in the shared data folder; missing, the test fails (or is skipped with AIWB_SKIP_SHARED=1)."
+    path = SHARED_DATA.joinpath(*parts)
+    if path.exists():
+        return path
+    if SKIP_SHARED:
+        pytest.skip(f"AIWB_SKIP_SHARED=1: {path} is not there and the tests that need it are skipped on purpose")
+    pytest.fail(f"{path} not found: put the shared data beside the repository (../shared/data) or point "
+                "AIWB_SHARED_DATA at it; set AIWB_SKIP_SHARED=1 to skip the tests that need it", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

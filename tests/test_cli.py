@@ -1,16 +1,28 @@
 """The `aiwb` command as a user runs it: the installed console script, in a subprocess."""
+import argparse
 import json
+import re
 
 from conftest import DATA, run_cli
 
 
+def parser_commands() -> dict[str, argparse.ArgumentParser]:
+    "Every sub-command the `aiwb` parser defines, by name: the list comes from the parser, not from this test."
+    from aiwb.cli import build_parser
+    [sub] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
 def test_help_lists_every_command():
+    commands = parser_commands()
+    assert {"demo", "choose", "ingest", "eval", "search", "index", "ask", "chat"} <= set(commands)
     r = run_cli("--help")
     assert r.returncode == 0
-    for cmd in ("demo", "choose", "ingest", "search", "ask"):
-        assert cmd in r.stdout
+    for cmd, parser in commands.items():
+        assert re.search(rf"^ +{re.escape(cmd)} ", r.stdout, re.M), f"`aiwb --help` does not list {cmd}"
         sub = run_cli(cmd, "--help")
-        assert sub.returncode == 0 and "usage: aiwb " + cmd in sub.stdout
+        assert sub.returncode == 0 and "usage: aiwb " + cmd in sub.stdout, (cmd, sub.stderr)
+        assert parser.get_default("func").__name__ == "cmd_" + cmd  # each command runs its own function
 
 
 def test_bad_usage_exits_2():

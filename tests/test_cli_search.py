@@ -66,6 +66,9 @@ def test_ingest_reads_html_and_jsonl(store):
                                   pytest.param("hnsw", marks=pytest.mark.slow), "bm25", "hybrid"])
 def test_search_each_mode_with_filters(store, mode):
     home = store[0]
+    if mode == "hnsw":  # search opens the store read-only: the HNSW index is built by `aiwb index --hnsw`
+        built = run_cli("index", "--hnsw", "--json", home=home)
+        assert built.returncode == 0, built.stderr
     out = search(home, "circuit breaker lets a probe request through after the cool-down", "--mode", mode, "--k", "3",
                  "--filter", "tags contains reliability", "--filter", "lang=en")
     assert out["mode"] == mode and out["filter"] == {"and": [["tags", "contains", "reliability"], ["lang", "=", "en"]]}

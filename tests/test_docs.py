@@ -90,12 +90,22 @@ def site():
     return ROOT / "_docs"
 
 
+def page_of(nb_path) -> str:
+    "The page nbdev names after a notebook: its name without the leading number (`60_eval.ipynb` -> `eval.html`)."
+    return re.sub(r"^\d+[a-zA-Z0-9]*_", "", nb_path.stem.lower()) + ".html"
+
+
+def test_page_of():
+    assert page_of(ROOT / "nbs" / "60_eval.ipynb") == "eval.html"
+    assert page_of(ROOT / "nbs" / "index.ipynb") == "index.html"
+
+
 def test_site_shows_the_eval_dashboard_trace_waterfall_and_pattern_form(site):
-    for page in ("60_eval.html", "70_observability.html", "10_store.html"):
+    for page in ("eval.html", "observability.html", "store.html"):
         html = (site / page).read_text(encoding="utf-8")
         assert 'class="plotly-graph-div"' in html and "Plotly.newPlot" in html, page
     assert (site / "plotly.min.js").stat().st_size > 1_000_000
-    patterns = (site / "80_patterns.html").read_text(encoding="utf-8")
+    patterns = (site / "patterns.html").read_text(encoding="utf-8")
     assert "VBox(children=" not in patterns
     assert 'class="widget-snapshot"' in patterns and "live in JupyterLab" in patterns
     assert "high volume" in patterns and "fine_tuned" in patterns
@@ -105,7 +115,7 @@ def test_every_saved_figure_and_widget_reaches_its_page(site):
     "Count plotly and widget outputs in every notebook: each page has as many figures/snapshots."
     for nb_path in sorted((ROOT / "nbs").glob("*.ipynb")):
         outs = [o.get("data", {}) for c in json.loads(nb_path.read_text())["cells"] for o in c.get("outputs", [])]
-        html = (site / f"{nb_path.stem}.html").read_text(encoding="utf-8")
+        html = (site / page_of(nb_path)).read_text(encoding="utf-8")
         figures = sum(docs_outputs.PLOTLY in d for d in outs)
         widgets = sum(docs_outputs.WIDGET_VIEW in d for d in outs)
         assert html.count('class="plotly-graph-div"') >= figures, nb_path.name
@@ -125,7 +135,29 @@ def test_no_page_loads_a_script_or_style_from_the_web(site):
         assert not re.search(r"@import\s+url\(\s*['\"]?(https?:)?//", css.read_text(encoding="utf-8")), css.name
 
 
+def test_pages_are_named_without_the_notebooks_number(site):
+    "Every notebook is one page, named as nbdev names it, so a renumbered notebook keeps its URL."
+    notebooks = sorted((ROOT / "nbs").glob("*.ipynb"))
+    assert {page_of(nb) for nb in notebooks} <= {p.name for p in site.glob("*.html")}
+    assert not [p.name for p in site.glob("*.html") if re.match(r"\d", p.name)]
+    search = json.loads((site / "search.json").read_text(encoding="utf-8"))
+    assert not [e["href"] for e in search if re.match(r"\d", e["href"])]
+
+
+def test_links_between_pages_resolve(site):
+    "Every link from a page to another page of the site (sidebar, prose, symbol links) names a page that exists."
+    pages = {p.name for p in site.glob("*.html")}
+    broken = []
+    for page in site.glob("*.html"):
+        for target in re.findall(r'href="([^"#:?]+\.html)(?:#[^"]*)?"', page.read_text(encoding="utf-8")):
+            if target not in pages:
+                broken.append(f"{page.name} -> {target}")
+    assert not broken, broken
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="cli.html"' in index and 'href="store.html"' in index
+
+
 def test_symbol_links_point_at_the_sites_own_pages(site):
-    core = (site / "20_providers.html").read_text(encoding="utf-8")
-    assert 'href="00_core.html#completion"' in core
+    core = (site / "providers.html").read_text(encoding="utf-8")
+    assert 'href="core.html#completion"' in core
     assert "aiwb.github.io" not in "".join(p.read_text(encoding="utf-8") for p in site.glob("*.html"))

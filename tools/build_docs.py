@@ -7,7 +7,9 @@ with smalldocs, a pure-Python renderer that reads the same `_quarto.yml`. Betwee
 plotly figures and ipywidgets an HTML form (smalldocs renders an output only as HTML, an image, Markdown, LaTeX or
 plain text, so it dropped the figures and showed `VBox(children=...)` for widgets); the site serves its own
 `plotly.min.js` and the build fails if a page loads a script or style sheet from the web, so the site works
-offline. Where Quarto is installed, `nbdev_docs` builds the site from the same files, without that step.
+offline. Pages are named as nbdev names them, without the notebook's number (`60_eval.ipynb` -> `eval.html`), so
+the URLs stay when a notebook is renumbered. Where Quarto is installed, `nbdev_docs` builds the site from the same
+files, without those steps.
 
 Usage: python tools/build_docs.py
 """
@@ -41,26 +43,50 @@ def drop_remote_imports(site: Path,  # The built site
 
 def page_names(proc: Path,  # nbdev's processed notebooks
                ) -> dict[str, str]:
-    "Map the page name nbdev links to (the notebook's `output-file`, e.g. `core.html`) to the page smalldocs writes."
+    "Map each processed notebook's stem (`60_eval`) to the page name nbdev gives it (its `output-file`, `eval`)."
     names = {}
     for nb in proc.glob("*.ipynb"):
         cells = json.loads(nb.read_text(encoding="utf-8")).get("cells", [])
         found = OUTPUT_FILE.search("".join(cells[0].get("source", "")) if cells else "")
-        if found:
-            names[found.group(1)] = f"{nb.stem}.html"
+        names[nb.stem] = found.group(1).removesuffix(".html") if found else nb.stem
+    return names
+
+
+def rename_pages(proc: Path,  # nbdev's processed notebooks, with their sidebar.yml
+                 ) -> dict[str, str]:
+    """Name each processed notebook after its nbdev page (`60_eval.ipynb` -> `eval.ipynb`, so smalldocs writes
+    `eval.html`, the URL nbdev gives that page), and point the sidebar and the links between notebooks
+    (`[Eval](60_eval.ipynb)`) at the new names; return old stem -> new stem."""
+    names = page_names(proc)
+    targets = sorted(names.values())
+    clashes = {t for t in targets if targets.count(t) > 1}
+    if clashes:
+        raise SystemExit(f"docs: several notebooks would be the page {sorted(clashes)}: rename one of them")
+    link = re.compile(r"\]\((\d+[a-zA-Z0-9]*_[\w.-]+)\.ipynb")  # a markdown link to a numbered notebook
+    for nb in proc.glob("*.ipynb"):
+        text = nb.read_text(encoding="utf-8")
+        nb.write_text(link.sub(lambda m: f"]({names.get(m.group(1), m.group(1))}.ipynb", text), encoding="utf-8")
+    sidebar = proc / "sidebar.yml"
+    lines = sidebar.read_text(encoding="utf-8").splitlines()
+    entry = re.compile(r"^(\s*- )([\w.-]+)\.ipynb\s*$")
+    sidebar.write_text("\n".join(entry.sub(lambda m: f"{m.group(1)}{names.get(m.group(2), m.group(2))}.ipynb", line)
+                                 for line in lines) + "\n", encoding="utf-8")
+    for old, new in names.items():
+        if old != new:
+            (proc / f"{old}.ipynb").rename(proc / f"{new}.ipynb")
     return names
 
 
 def local_links(site: Path,  # The built site
                 base: str,  # The URL the docs are published at (`doc_host` + `doc_baseurl`)
-                names: dict[str, str],  # Page nbdev links to -> page in the site
                 ) -> int:
     "Point the symbol links nbdev writes as `<base>/core.html#x` at the site's own pages; return how many."
     pattern = re.compile(re.escape(base.rstrip("/")) + r"/([\w.-]+\.html)")
+    pages = {page.name for page in site.glob("*.html")}
     changed = 0
     for page in site.glob("*.html"):
         text = page.read_text(encoding="utf-8")
-        new, n = pattern.subn(lambda m: names.get(m.group(1), m.group(0)), text)
+        new, n = pattern.subn(lambda m: m.group(1) if m.group(1) in pages else m.group(0), text)
         if n:
             page.write_text(new, encoding="utf-8")
         changed += n
@@ -96,6 +122,7 @@ def main() -> int:
     sidebar = proc / "sidebar.yml"
     lines = sidebar.read_text().splitlines()
     sidebar.write_text("\n".join(l for l in lines if not l.rstrip().endswith((".yml", ".css"))) + "\n")
+    names = rename_pages(proc)  # pages are named as nbdev names them: eval.html, not 60_eval.html
     smalldocs = Path(sys.executable).parent / "smalldocs"
     render = subprocess.run([str(smalldocs), "render", "--quiet", str(proc)], capture_output=True, text=True)
     for line in (render.stdout + render.stderr).splitlines():
@@ -107,13 +134,13 @@ def main() -> int:
     import plotly  # figures' HTML loads plotly.min.js from the page's folder (see docs_outputs, aiwb.core.interactive)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
     drop_remote_imports(out)
-    local_links(out, cfg.doc_host + cfg.doc_baseurl, page_names(proc))
+    local_links(out, cfg.doc_host + cfg.doc_baseurl)
     remote = remote_assets(out)
     if remote:
         print("docs: pages load from the web, which fails offline:\n  " + "\n  ".join(remote[:20]))
         return 1
     notebooks = sorted(cfg.nbs_path.glob("*.ipynb"))
-    missing = [nb.name for nb in notebooks if not (out / f"{nb.stem}.html").is_file()]
+    missing = [nb.name for nb in notebooks if not (out / f"{names.get(nb.stem, nb.stem)}.html").is_file()]
     if not (out / "index.html").is_file() or missing:
         print(f"docs: missing pages: {['index.html'] if not (out / 'index.html').is_file() else []} {missing}")
         return 1
