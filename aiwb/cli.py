@@ -441,12 +441,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     "Ingest the bundled corpus and answer the golden questions, with sources and checks."
     from aiwb.core import connect
-    from aiwb.orchestration.pipeline import RAGPipeline, check_answer, load_golden
+    from aiwb.eval import load_cases
+    from aiwb.orchestration.pipeline import RAGPipeline, check_answer
     from aiwb.data.store import ingest
     data = default_data_dir()
     corpus, golden = Path(args.corpus or data / "corpus"), Path(args.golden or data / "golden.jsonl")
     config = load_config(args.config)
-    cases = load_golden(golden)
+    cases = load_cases(golden).cases
     con = connect(config=config)
     try:
         report = ingest(con, corpus, config, progress=not args.json)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal
 # %% auto #0
 __all__ = ['CONFIG_BOUNDS', 'Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError',
            'aiwb_home', 'Config', 'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion',
-           'stable_hash', 'interactive', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect',
+           'stable_hash', 'interactive_figure', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect',
            'patch_to']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
@@ -245,7 +245,7 @@ def stable_hash(*parts: str, n: int = 16) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb #c9ac4e2d
-class interactive:
+class interactive_figure:
     "Display a plotly figure as plotly JSON (for Jupyter) and as HTML (for the docs site)."
     def __init__(self, fig):
         self.fig = fig

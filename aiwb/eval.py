@@ -25,7 +25,7 @@ from .providers.base import content_words, split_sentences
 
 # %% auto #0
 __all__ = ['JUDGE_PROMPT', 'PROVIDER_FIELDS', 'EVAL_MIGRATIONS', 'MEAN_METRICS', 'GATE_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED',
-           'CASES_ERRORED', 'LoadReport', 'load_cases', 'references', 'Document', 'load_squad', 'load_beir',
+           'CASES_ERRORED', 'LoadReport', 'load_cases', 'references', 'BenchmarkDocument', 'load_squad', 'load_beir',
            'normalize_answer', 'exact_match', 'f1_score', 'Claim', 'grounding', 'grounding_score', 'llm_judge',
            'retrieval_metrics', 'Stat', 'bootstrap_ci', 'mcnemar', 'Comparison', 'paired_compare', 'score_case',
            'provider_config', 'EvalTarget', 'git_commit', 'cases_hash', 'run_eval', 'RunSummary', 'case_rows',
@@ -108,14 +108,14 @@ def references(case: GoldenCase) -> list[str]:
 
 # %% ../nbs/60_eval.ipynb #77dfb36f
 @dataclass
-class Document:
-    "One document of a benchmark corpus."
+class BenchmarkDocument:
+    "One document of a public benchmark's corpus (SQuAD, BEIR): an id, a title and the text."
     id: str
     title: str
     text: str
 
 def load_squad(path: str | Path,  # A SQuAD v1.1 JSON file (or the folder holding dev-v1.1.json)
-              ) -> tuple[list[Document], list[GoldenCase]]:
+              ) -> tuple[list[BenchmarkDocument], list[GoldenCase]]:
     "Paragraphs as documents (`Title_index`) and questions as cases with every reference answer."
     path = Path(path)
     if path.is_dir(): path = path / "dev-v1.1.json"
@@ -129,7 +129,7 @@ def load_squad(path: str | Path,  # A SQuAD v1.1 JSON file (or the folder holdin
     for article in data:
         for i, para in enumerate(article["paragraphs"]):
             doc_id = f"{article['title']}_{i}"
-            docs.append(Document(doc_id, article["title"].replace("_", " "), para["context"]))
+            docs.append(BenchmarkDocument(doc_id, article["title"].replace("_", " "), para["context"]))
             for qa in para["qas"]:
                 cases.append(GoldenCase(id=qa["id"], input=qa["question"], reference=[a["text"] for a in qa["answers"]],
                                         relevant_docs=[doc_id], tags=[article["title"]]))
@@ -137,14 +137,14 @@ def load_squad(path: str | Path,  # A SQuAD v1.1 JSON file (or the folder holdin
 
 def load_beir(folder: str | Path,  # A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
               split: str = "test",  # Which qrels file to use
-             ) -> tuple[list[Document], list[GoldenCase]]:
+             ) -> tuple[list[BenchmarkDocument], list[GoldenCase]]:
     "Corpus documents and the judged queries of `split` as cases (relevant docs = qrels with score > 0)."
     folder = Path(folder)
     need = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
     for p in need:
         if not p.is_file():
             raise InputError(f"{p}: not found", hint="a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    docs = [Document(str(o["_id"]), o.get("title", ""), o["text"]) for o in map(json.loads, need[0].read_text().splitlines()) if o]
+    docs = [BenchmarkDocument(str(o["_id"]), o.get("title", ""), o["text"]) for o in map(json.loads, need[0].read_text().splitlines()) if o]
     queries = {str(o["_id"]): o["text"] for o in map(json.loads, need[1].read_text().splitlines()) if o}
     rel: dict[str, list[str]] = {}
     for n, line in enumerate(need[2].read_text().splitlines(), 1):

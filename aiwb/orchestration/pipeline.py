@@ -5,7 +5,6 @@
 # %% ../../nbs/50_pipeline.ipynb #f509dd6e
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from ..providers.base import Provider, get_provider
 from ..data.store import search
 
 # %% auto #0
-__all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'load_golden', 'CheckResult', 'check_answer']
+__all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'CheckResult', 'check_answer']
 
 # %% ../../nbs/50_pipeline.ipynb #6d3adf7d
 COSINE_MODES = ("vector", "ivf", "int8", "binary", "hnsw")  # search modes whose scores are cosine similarities
@@ -82,29 +81,6 @@ class GoldenCase:
     relevant_docs: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     expect_abstain: bool = False
-
-def load_golden(path: str | Path) -> list[GoldenCase]:
-    "Read a golden JSONL file; an `InputError` naming the file and line of the first bad record."
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: golden file not found", hint="pass a JSONL file with one question object per line")
-    known = set(GoldenCase.__dataclass_fields__)
-    cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip(): continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{n}: not valid JSON ({e.msg})", hint="each line must be one JSON object") from None
-        if not isinstance(obj, dict) or not str(obj.get("input", "")).strip() or "id" not in obj:
-            raise InputError(f"{path}:{n}: a golden case needs an 'id' and a non-empty 'input'", hint='e.g. {"id": "q1", "input": "..."}')
-        extra = set(obj) - known
-        if extra:
-            raise InputError(f"{path}:{n}: unknown field(s) {sorted(extra)}", hint=f"known fields: {sorted(known)}")
-        cases.append(GoldenCase(**obj))
-    if not cases:
-        raise InputError(f"{path}: no golden cases", hint="add one JSON object per line")
-    return cases
 
 @dataclass
 class CheckResult:
