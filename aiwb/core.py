@@ -20,9 +20,8 @@ from typing import Any, Callable, Literal
 
 # %% auto #0
 __all__ = ['CONFIG_BOUNDS', 'Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError',
-           'aiwb_home', 'Config', 'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion',
-           'stable_hash', 'interactive_figure', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect',
-           'patch_to']
+           'aiwb_home', 'Config', 'config_keys', 'load_config', 'patch_to', 'Message', 'Usage', 'Source', 'Completion',
+           'stable_hash', 'interactive_figure', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
 class AiwbError(Exception):
@@ -191,6 +190,14 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
                           f"({config.chunk_tokens}) (from {where})", hint="e.g. chunk_tokens = 160, chunk_overlap = 32")
     return config
 
+# %% ../nbs/00_core.ipynb #6a5ab3fc
+def patch_to(cls: type):
+    "Decorator: add the function it decorates to `cls` as a method of the same name, and return the function."
+    def add(fn: Callable) -> Callable:
+        setattr(cls, fn.__name__, fn)
+        return fn
+    return add
+
 # %% ../nbs/00_core.ipynb #8a73e81c
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -238,6 +245,22 @@ class Completion:
     def to_dict(self) -> dict[str, Any]:
         "A JSON-ready dict."
         return dataclasses.asdict(self)
+
+# %% ../nbs/00_core.ipynb #eaf13abb
+@patch_to(Completion)
+def _repr_markdown_(self) -> str:
+    "The answer, then the call's details and its sources in a collapsed block."
+    cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"
+    lines = [f"*(abstained)* {self.text}" if self.abstained else self.text, "", "<details>", ""]
+    lines.append(f"- model: `{self.model}` via `{self.provider}`" + (f", path `{self.path}`" if self.path else ""))
+    lines.append(f"- tokens: {self.usage.input_tokens} in, {self.usage.output_tokens} out")
+    lines.append(f"- latency: {self.latency_ms:.0f} ms, cost: {cost}")
+    if self.degraded:
+        lines.append(f"- degraded: {', '.join(self.degraded)}")
+    for s in self.sources:
+        lines.append(f"- source `{s.doc_id}` ({s.score:.3f}): {s.text[:80]}")
+    lines += ["", "</details>"]
+    return "\n".join(lines)
 
 # %% ../nbs/00_core.ipynb #da8dd809
 def stable_hash(*parts: str, n: int = 16) -> str:
@@ -418,11 +441,3 @@ def connect(path: str | Path | None = None,  # Database file, ":memory:", or Non
         con.close()
         raise
     return con
-
-# %% ../nbs/00_core.ipynb #6a5ab3fc
-def patch_to(cls: type):
-    "Decorator: add the function it decorates to `cls` as a method of the same name, and return the function."
-    def add(fn: Callable) -> Callable:
-        setattr(cls, fn.__name__, fn)
-        return fn
-    return add

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .core import AiwbError, Completion, InputError, Source, connect, load_config, migrate, stable_hash
+from .core import AiwbError, Completion, InputError, Source, connect, load_config, migrate, patch_to, stable_hash
 from .orchestration.pipeline import GoldenCase, RAGPipeline, check_answer
 from .providers.base import content_words, split_sentences
 
@@ -561,9 +561,10 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
     con.execute("UPDATE eval_runs SET status='done', finished_at=current_timestamp WHERE run_id=?", [run_id])
     return run_id
 
-# %% ../nbs/60_eval.ipynb #79332327
-MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "judge_correct", "judge_grounded", "recall_at_1", "recall_at_5", "recall_at_10",
-                "mrr", "ndcg_at_10", "answered", "abstained", "fell_back", "degraded", "should_have_abstained", "error")
+# %% ../nbs/60_eval.ipynb #57fcc5bd
+MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "judge_correct", "judge_grounded", "recall_at_1",
+                "recall_at_5", "recall_at_10", "mrr", "ndcg_at_10", "answered", "abstained", "fell_back", "degraded",
+                "should_have_abstained", "error")
 GATE_METRICS = (*MEAN_METRICS, "p50_ms", "p95_ms", "p99_ms", "cost_per_query", "cost_known")  # what a summary can hold
 
 @dataclass
@@ -576,11 +577,14 @@ class RunSummary:
     flaky: list[dict] = field(default_factory=list)  # cases whose pass/fail changed between repeats
 
     def get(self, metric: str) -> Stat | None:
+        "The aggregate of `metric`, or None when the run lacks it."
         return self.metrics.get(metric)
 
+# %% ../nbs/60_eval.ipynb #990eaea1
 def case_rows(con, run_id: str) -> list[dict]:
     "Every stored row of a run: case id, repeat, tags, error and the metrics."
-    rows = con.execute("SELECT case_id, rep, tags, metrics, error FROM eval_cases WHERE run_id=? ORDER BY case_id, rep", [run_id]).fetchall()
+    sql = "SELECT case_id, rep, tags, metrics, error FROM eval_cases WHERE run_id=? ORDER BY case_id, rep"
+    rows = con.execute(sql, [run_id]).fetchall()
     if not rows and not con.execute("SELECT 1 FROM eval_runs WHERE run_id=?", [run_id]).fetchone():
         raise InputError(f"no eval run '{run_id}'", hint="list runs with history(con)")
     out = []
@@ -593,6 +597,7 @@ def case_rows(con, run_id: str) -> list[dict]:
         out.append({"case_id": cid, "rep": rep, "tags": json.loads(tags or "[]"), "error_text": err, **m})
     return out
 
+# %% ../nbs/60_eval.ipynb #ba48dbab
 def per_case(rows: list[dict], metric: str) -> dict[str, float | None]:
     "Each case's mean of `metric` over its repeats (None when the metric does not apply)."
     vals: dict[str, list[float]] = {}
@@ -601,6 +606,7 @@ def per_case(rows: list[dict], metric: str) -> dict[str, float | None]:
         if r.get(metric) is not None: vals[r["case_id"]].append(float(r[metric]))
     return {c: (sum(v) / len(v) if v else None) for c, v in vals.items()}
 
+# %% ../nbs/60_eval.ipynb #0df1d1cf
 def summarize(con, run_id: str, n_boot: int = 2000) -> RunSummary:
     "Every aggregate of a run with its bootstrap CI, plus the flaky cases."
     rows = case_rows(con, run_id)
@@ -622,15 +628,31 @@ def summarize(con, run_id: str, n_boot: int = 2000) -> RunSummary:
     for cid, v in by_case.items():
         if len(v) > 1 and len(set(v)) > 1:
             mean = sum(v) / len(v)
-            flaky.append({"case_id": cid, "pass_rate": mean, "variance": sum((x - mean) ** 2 for x in v) / (len(v) - 1), "repeats": len(v)})
+            variance = sum((x - mean) ** 2 for x in v) / (len(v) - 1)
+            flaky.append({"case_id": cid, "pass_rate": mean, "variance": variance, "repeats": len(v)})
     return RunSummary(run_id, name, len({r["case_id"] for r in rows}), metrics, flaky)
+
+# %% ../nbs/60_eval.ipynb #3a81fb0d
+def _shown_metrics(summaries: Sequence[RunSummary]) -> list[str]:
+    "The metrics worth showing for `summaries`, in a fixed order: the means, then latency percentiles and cost."
+    order = list(MEAN_METRICS) + ["p50_ms", "p95_ms", "p99_ms", "cost_per_query"]
+    return [m for m in order if any(m in s.metrics for s in summaries)]
+
+@patch_to(RunSummary)
+def _repr_markdown_(self) -> str:
+    "The run's aggregates as a Markdown table (value and 95 % CI), and its flaky cases."
+    lines = [f"**eval run `{self.name}`** (`{self.run_id}`, {self.n_cases} cases)", "",
+             "| metric | value [95% CI] |", "|---|---|"]
+    lines += [f"| {m} | {self.metrics[m]} |" for m in _shown_metrics([self])]
+    if self.flaky:
+        lines += ["", "flaky: " + ", ".join(f"`{f['case_id']}` ({f['pass_rate']:.2f})" for f in self.flaky)]
+    return "\n".join(lines)
 
 # %% ../nbs/60_eval.ipynb #69390179
 def summary_table(*summaries: RunSummary, metrics: Sequence[str] | None = None):
     "A rich `Table` of one or more run summaries: value and 95 % CI of each metric."
     from rich.table import Table
-    metrics = metrics or [m for m in list(MEAN_METRICS) + ["p50_ms", "p95_ms", "p99_ms", "cost_per_query"]
-                          if any(m in s.metrics for s in summaries)]
+    metrics = metrics or _shown_metrics(summaries)
     t = Table(title="eval summary (value [95% CI])")
     t.add_column("metric")
     for s in summaries: t.add_column(f"{s.name} ({s.run_id[-6:]}, n={s.n_cases})", justify="right")
