@@ -154,7 +154,8 @@ def choose_pattern(req: Requirements) -> Recommendation:
         pattern, rule = PatternType.RAG, "real-time data"
         reasons = ["the knowledge changes faster than a model can be retrained, so fetch it at query time"]
         if req.domain_specific and req.high_volume:
-            also.append("fine_tuned: RAG + fine-tuning — fine-tune for the domain's style and vocabulary at this volume, retrieve the fresh facts")
+            also.append("fine_tuned: RAG + fine-tuning — fine-tune for the domain's style and vocabulary at this volume, "
+                        "retrieve the fresh facts")
         if req.output_is_structured:
             also.append("structured_output: return the answer in a schema")
     elif req.domain_specific and req.high_volume:
