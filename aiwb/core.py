@@ -95,22 +95,31 @@ def _coerce(key: str, value: Any, typ: Any, origin: str) -> Any:
     from_env = isinstance(value, str) and origin.startswith("environment")
     try:
         if typ is bool:
-            if isinstance(value, bool): return value
-            if from_env and value.strip().lower() in _BOOL_WORDS: return _BOOL_WORDS[value.strip().lower()]
+            if isinstance(value, bool):
+                return value
+            if from_env and value.strip().lower() in _BOOL_WORDS:
+                return _BOOL_WORDS[value.strip().lower()]
         elif typ is int:
-            if isinstance(value, int) and not isinstance(value, bool): return value
-            if from_env: return int(value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if from_env:
+                return int(value)
         elif typ is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool): return float(value)
-            if from_env: return float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if from_env:
+                return float(value)
         elif typ is str:
-            if isinstance(value, str): return value
+            if isinstance(value, str):
+                return value
         elif typ is Path:
-            if isinstance(value, str): return Path(value).expanduser()
+            if isinstance(value, str):
+                return Path(value).expanduser()
     except ValueError:
         pass
     example = f"{key} = {Config.__dataclass_fields__[key].default!r}"
-    raise ConfigError(f"config key '{key}' must be {typ.__name__}, got {type(value).__name__} {value!r} (from {origin})",
+    got = f"{type(value).__name__} {value!r}"
+    raise ConfigError(f"config key '{key}' must be {typ.__name__}, got {got} (from {origin})",
                       hint=f"set {key} to a {typ.__name__} value, e.g. {example}")
 
 # %% ../nbs/00_core.ipynb #a1c0b002
@@ -187,7 +196,8 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
     for name, value in env.items():
         if name.startswith("AIWB_") and name != "AIWB_HOME":
             key = name[5:].lower()
-            if key in fields: put(key, value, f"environment variable {name}")
+            if key in fields:
+                put(key, value, f"environment variable {name}")
     for key, value in overrides.items():
         put(key, value, "arguments")
     values.setdefault("home", home)
@@ -357,7 +367,8 @@ def migrate(con,  # An open DuckDB connection
     done = {r[0] for r in con.execute("SELECT name FROM _aiwb_migrations").fetchall()}
     applied = []
     for name, sql in migrations:
-        if name in done: continue
+        if name in done:
+            continue
         with transaction(con):
             con.execute(sql)
             con.execute("INSERT INTO _aiwb_migrations (name) VALUES (?)", [name])

@@ -296,7 +296,8 @@ def _positive_int_env(name: str, default: str) -> int:
     value = os.environ.get(name, default)
     try:
         n = int(value)
-        if n < 1: raise ValueError
+        if n < 1:
+            raise ValueError
     except ValueError:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}", hint=f"e.g. {name}=2") from None
     return n
@@ -348,7 +349,8 @@ class OnnxEncoder:
                 tokens[r, :len(ids[i])] = ids[i]
                 mask[r, :len(ids[i])] = 1
             out[rows] = self.session.run(None, {"input_ids": tokens, "attention_mask": mask})[0]
-            if progress is not None: progress.update(len(rows))
+            if progress is not None:
+                progress.update(len(rows))
         return out
 
 @functools.cache
@@ -410,4 +412,5 @@ def embed(texts: Sequence[str],  # Texts to embed
     try:
         return load_encoder(precision)(list(texts), batch_size=batch_size, progress=bar)
     finally:
-        if bar is not None: bar.close()
+        if bar is not None:
+            bar.close()

@@ -86,7 +86,8 @@ def load_cases(path: str | Path,  # A .jsonl, .yaml or .yml golden file
         records = [(lines[i] if i < len(lines) else 0, obj) for i, obj in enumerate(data)]
     else:
         for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip(): continue
+            if not line.strip():
+                continue
             try:
                 records.append((n, json.loads(line)))
             except json.JSONDecodeError as e:
@@ -129,7 +130,8 @@ def load_squad(path: str | Path,  # A SQuAD v1.1 JSON file (or the folder holdin
               ) -> tuple[list[BenchmarkDocument], list[GoldenCase]]:
     "Paragraphs as documents (`Title_index`) and questions as cases with every reference answer."
     path = Path(path)
-    if path.is_dir(): path = path / "dev-v1.1.json"
+    if path.is_dir():
+        path = path / "dev-v1.1.json"
     if not path.is_file():
         raise InputError(f"{path}: SQuAD file not found", hint="pass dev-v1.1.json or the folder that holds it")
     try:
@@ -164,10 +166,12 @@ def load_beir(folder: str | Path,  # A BEIR folder: corpus.jsonl, queries.jsonl,
     rel: dict[str, list[str]] = {}
     for n, line in enumerate(need[2].read_text().splitlines(), 1):
         parts = line.split("\t")
-        if n == 1 and not parts[-1].strip().lstrip("-").isdigit(): continue  # header
+        if n == 1 and not parts[-1].strip().lstrip("-").isdigit():
+            continue  # header
         if len(parts) != 3:
             raise InputError(f"{need[2]}:{n}: expected 3 tab-separated fields", hint="query-id, corpus-id, score")
-        if int(parts[2]) > 0: rel.setdefault(parts[0], []).append(parts[1])
+        if int(parts[2]) > 0:
+            rel.setdefault(parts[0], []).append(parts[1])
     cases = [GoldenCase(id=q, input=queries[q], relevant_docs=ds) for q, ds in rel.items() if q in queries]
     return docs, cases
 
@@ -184,7 +188,8 @@ def _f1(prediction: str, truth: str) -> float:
     p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
     common = Counter(p) & Counter(t)
     same = sum(common.values())
-    if same == 0: return 0.0
+    if same == 0:
+        return 0.0
     precision, recall = same / len(p), same / len(t)
     return 2 * precision * recall / (precision + recall)
 
@@ -214,7 +219,8 @@ def _embed_cached(texts: list[str]):
     from aiwb.embeddings import embed
     todo = list(dict.fromkeys(t for t in texts if t not in _VECTORS))
     if todo:
-        if len(_VECTORS) > 50_000: _VECTORS.clear()
+        if len(_VECTORS) > 50_000:
+            _VECTORS.clear()
         _VECTORS.update(zip(todo, embed(todo)))
     return np.stack([_VECTORS[t] for t in texts])
 
@@ -225,8 +231,10 @@ def grounding(answer: str,  # The answer text
              ) -> list[Claim]:
     "Each sentence claim of `answer` with the chunks that support it (0.5·cosine + 0.5·content-word coverage)."
     claims = [s for s in split_sentences(answer) if content_words(s)]
-    if not claims: return []
-    if not sources: return [Claim(c, False, [], 0.0) for c in claims]
+    if not claims:
+        return []
+    if not sources:
+        return [Claim(c, False, [], 0.0) for c in claims]
     texts = [f" {normalize_answer(s.text)} " for s in sources]
     quoted = [[f" {normalize_answer(c)} " in t for t in texts] for c in claims]  # a verbatim quote is supported
     cos = None
@@ -268,7 +276,8 @@ def llm_judge(provider) -> Callable[[GoldenCase, Completion], dict[str, float | 
 # %% ../nbs/60_eval.ipynb #f732f479
 def _as_relevant(doc_id: str, relevant: set[str]) -> str:
     "The relevant id `doc_id` stands for: itself, or a name it ends with after `/` or `#` (golden sets name files)."
-    if doc_id in relevant: return doc_id
+    if doc_id in relevant:
+        return doc_id
     return next((r for r in sorted(relevant) if doc_id.endswith("/" + r) or doc_id.endswith("#" + r)), doc_id)
 
 def retrieval_metrics(retrieved: Sequence[str],  # Retrieved document ids, best first (repeats allowed)
@@ -295,8 +304,10 @@ class Stat:
     n: int
 
     def __str__(self) -> str:
-        if self.value is None: return "n/a"
-        if self.ci_low is None: return f"{self.value:.3f}"
+        if self.value is None:
+            return "n/a"
+        if self.ci_low is None:
+            return f"{self.value:.3f}"
         return f"{self.value:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}]"
 
 def bootstrap_ci(values: Sequence[float],  # One value per case (None values are dropped)
@@ -308,7 +319,8 @@ def bootstrap_ci(values: Sequence[float],  # One value per case (None values are
     "Point estimate and percentile-bootstrap confidence interval of `stat` over `values`."
     import numpy as np
     x = np.asarray([v for v in values if v is not None], dtype=float)
-    if len(x) == 0: return Stat(None, None, None, 0)
+    if len(x) == 0:
+        return Stat(None, None, None, 0)
     f = (lambda a, axis=None: a.mean(axis=axis)) if stat == "mean" else \
         (lambda a, axis=None: np.percentile(a, float(stat[1:]), axis=axis))
     idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
@@ -401,7 +413,8 @@ PROVIDER_FIELDS = ("model", "timeout", "min_support", "semantic_weight", "answer
 
 def _public_url(url: str | None) -> str | None:
     "`url` without credentials or query: scheme, host, port and path."
-    if not url: return url
+    if not url:
+        return url
     u = urlsplit(url)
     host = u.hostname or ""
     return f"{u.scheme}://{host}{f':{u.port}' if u.port else ''}{u.path}"
@@ -412,10 +425,13 @@ def provider_config(provider) -> dict:
     out: dict[str, Any] = {"name": getattr(provider, "name", type(provider).__name__)}
     for f in PROVIDER_FIELDS:
         v = getattr(provider, f, None)
-        if isinstance(v, (int, float, str, bool)): out[f] = v
-    if getattr(provider, "base_url", None): out["base_url"] = _public_url(provider.base_url)
+        if isinstance(v, (int, float, str, bool)):
+            out[f] = v
+    if getattr(provider, "base_url", None):
+        out["base_url"] = _public_url(provider.base_url)
     routes = getattr(provider, "routes", None)
-    if routes: out["routes"] = [provider_config(r) for r in routes]
+    if routes:
+        out["routes"] = [provider_config(r) for r in routes]
     return out
 
 # %% ../nbs/60_eval.ipynb #cdffc547
@@ -508,7 +524,8 @@ def _start_run(con, name, config, cases, repeats, corpus_version, resume) -> str
         row = con.execute("""SELECT run_id FROM eval_runs WHERE name=? AND config_hash=? AND cases_hash=? AND repeats=?
                              AND coalesce(corpus_version,'')=? AND status='running' ORDER BY started_at DESC LIMIT 1""",
                           [name, chash, khash, repeats, corpus_version or ""]).fetchone()
-        if row: return row[0]
+        if row:
+            return row[0]
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(name, chash, khash, str(time.time_ns()), n=6)}"
     con.execute("""INSERT INTO eval_runs (run_id, name, config, config_hash, cases_hash, corpus_version, git_commit,
                                          n_cases, repeats, status)
@@ -549,15 +566,18 @@ async def _run_async(con, run_id, target, todo, concurrency, progress, grounding
                 row, err = await asyncio.to_thread(score_case, case, c, retrieved, grounding_threshold, judge), None
             except AiwbError as e:
                 row, err = None, _redact(str(e))
-            except Exception as e:  # the system under test failed on this case: record it, keep going
+            except Exception as e:
+                 # the system under test failed on this case: record it, keep going
                 row, err = None, _redact(f"{type(e).__name__}: {e}")
         _store_case(con, run_id, case, rep, row, err)
-        if bar: bar.update(1)
+        if bar:
+            bar.update(1)
 
     try:
         await asyncio.gather(*(one(c, r) for c, r in todo))
     finally:
-        if bar: bar.close()
+        if bar:
+            bar.close()
 
 # %% ../nbs/60_eval.ipynb #71cfde1c
 def run_eval(cases: Sequence[GoldenCase],  # The golden cases
@@ -592,7 +612,8 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
         asyncio.get_running_loop()
     except RuntimeError:
         asyncio.run(coro)
-    else:  # inside Jupyter's loop: run ours in a helper thread
+    else:
+         # inside Jupyter's loop: run ours in a helper thread
         t = threading.Thread(target=asyncio.run, args=(coro,))
         t.start()
         t.join()
@@ -641,7 +662,8 @@ def per_case(rows: list[dict], metric: str) -> dict[str, float | None]:
     vals: dict[str, list[float]] = {}
     for r in rows:
         vals.setdefault(r["case_id"], [])
-        if r.get(metric) is not None: vals[r["case_id"]].append(float(r[metric]))
+        if r.get(metric) is not None:
+            vals[r["case_id"]].append(float(r[metric]))
     return {c: (sum(v) / len(v) if v else None) for c, v in vals.items()}
 
 # %% ../nbs/60_eval.ipynb #0df1d1cf
@@ -652,7 +674,8 @@ def summarize(con, run_id: str, n_boot: int = 2000) -> RunSummary:
     metrics: dict[str, Stat] = {}
     for m in MEAN_METRICS:
         st = bootstrap_ci(list(per_case(rows, m).values()), n_boot=n_boot)
-        if st.n: metrics[m] = st
+        if st.n:
+            metrics[m] = st
     lat = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None]
     for p in (50, 95, 99):
         metrics[f"p{p}_ms"] = bootstrap_ci(lat, stat=f"p{p}", n_boot=n_boot)
@@ -662,7 +685,8 @@ def summarize(con, run_id: str, n_boot: int = 2000) -> RunSummary:
     flaky = []
     by_case: dict[str, list[float]] = {}
     for r in rows:
-        if r.get("correct") is not None: by_case.setdefault(r["case_id"], []).append(float(r["correct"]))
+        if r.get("correct") is not None:
+            by_case.setdefault(r["case_id"], []).append(float(r["correct"]))
     for cid, v in by_case.items():
         if len(v) > 1 and len(set(v)) > 1:
             mean = sum(v) / len(v)
@@ -693,7 +717,8 @@ def summary_table(*summaries: RunSummary, metrics: Sequence[str] | None = None):
     metrics = metrics or _shown_metrics(summaries)
     t = Table(title="eval summary (value [95% CI])")
     t.add_column("metric")
-    for s in summaries: t.add_column(f"{s.name} ({s.run_id[-6:]}, n={s.n_cases})", justify="right")
+    for s in summaries:
+        t.add_column(f"{s.name} ({s.run_id[-6:]}, n={s.n_cases})", justify="right")
     for m in metrics:
         t.add_row(m, *[str(s.metrics.get(m, Stat(None, None, None, 0))) for s in summaries])
     return t
@@ -723,7 +748,8 @@ def comparison_table(comparisons: Sequence[Comparison], title: str = "B vs A (pa
     "A rich table of paired comparisons."
     from rich.table import Table
     t = Table(title=title)
-    for col in ("metric", "n", "A", "B", "B − A [95% CI]", "McNemar p", "verdict"): t.add_column(col)
+    for col in ("metric", "n", "A", "B", "B − A [95% CI]", "McNemar p", "verdict"):
+        t.add_column(col)
     for c in comparisons:
         t.add_row(c.metric, str(c.n), f"{c.mean_a:.3f}", f"{c.mean_b:.3f}",
                   f"{c.diff.value:+.3f} [{c.diff.ci_low:+.3f}, {c.diff.ci_high:+.3f}]",
@@ -796,7 +822,8 @@ def gate_table(result: GateResult):
     "A rich table of a gate's rules, failures first."
     from rich.table import Table
     t = Table(title="deploy gate: " + ("PASSED" if result.passed else "FAILED"))
-    for col in ("rule", "checked", "actual", "result", "why"): t.add_column(col)
+    for col in ("rule", "checked", "actual", "result", "why"):
+        t.add_column(col)
     for x in sorted(result.rows, key=lambda x: x["passed"]):
         t.add_row(x["rule"], f"{x['metric']}.{x['field']}", "" if x["actual"] is None else f"{x['actual']:.4g}",
                   "pass" if x["passed"] else "FAIL", x["why"])
@@ -813,12 +840,17 @@ def failed_cases(con, run_id: str) -> list[dict]:
         if r["error_text"] is not None:
             out.append({"case_id": r["case_id"], "rep": r["rep"], "kind": "error", "why": r["error_text"]})
             continue
-        if r.get("correct") != 0.0: continue
+        if r.get("correct") != 0.0:
+            continue
         reasons = []
-        if r.get("missing"): reasons.append("missing " + ", ".join(map(repr, r["missing"])))
-        if r.get("forbidden"): reasons.append("says " + ", ".join(map(repr, r["forbidden"])))
-        if r.get("should_have_abstained") == 1.0: reasons.append("answered instead of abstaining")
-        elif r.get("abstained") == 1.0: reasons.append("abstained")
+        if r.get("missing"):
+            reasons.append("missing " + ", ".join(map(repr, r["missing"])))
+        if r.get("forbidden"):
+            reasons.append("says " + ", ".join(map(repr, r["forbidden"])))
+        if r.get("should_have_abstained") == 1.0:
+            reasons.append("answered instead of abstaining")
+        elif r.get("abstained") == 1.0:
+            reasons.append("abstained")
         out.append({"case_id": r["case_id"], "rep": r["rep"], "kind": "wrong",
                     "why": "; ".join(reasons) or "the answer does not match the reference"})
     return out
@@ -831,7 +863,8 @@ def failures_table(failures: Sequence[dict], limit: int = 50):
     rows = sorted(failures, key=lambda f: (f["kind"] != "error", f["case_id"], f["rep"]))
     more = f", first {limit} shown" if len(rows) > limit else ""
     t = Table(title=f"failed cases ({len(rows)}{more})")
-    for col in ("case", "rep", "kind", "why"): t.add_column(col)
+    for col in ("case", "rep", "kind", "why"):
+        t.add_column(col)
     for f in rows[:limit]:
         t.add_row(Text(f["case_id"]), str(f["rep"]), f["kind"], Text(f["why"].replace("\n", " ")[:300]))
     return t
@@ -848,7 +881,8 @@ def eval_report(summary: RunSummary, failures: Sequence[dict], gate: GateResult 
 
 # %% ../nbs/60_eval.ipynb #05b4401b
 def _exit_code(failures: Sequence[dict], gate: GateResult | None) -> int:
-    if any(f["kind"] == "error" for f in failures): return CASES_ERRORED
+    if any(f["kind"] == "error" for f in failures):
+        return CASES_ERRORED
     return GATE_FAILED if gate is not None and not gate.passed else 0
 
 # %% ../nbs/60_eval.ipynb #4e543640
@@ -869,7 +903,8 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
         rules = parse_gate(gate, known=GATE_METRICS) if gate else None
         rep = load_cases(golden_path, skip_bad=skip_bad)
         if not as_json:
-            for s in rep.skipped: out(f"skipped {s}")
+            for s in rep.skipped:
+                out(f"skipped {s}")
         config = config or load_config()
         con = connect(config=config)
         try:
@@ -890,9 +925,12 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
     errored = [f for f in failures if f["kind"] == "error"]
     out(f"run {run_id}: {summary.n_cases} cases, {len(failures)} failed, {len(errored)} raised an error")
     out(summary_table(summary))
-    if summary.flaky: out(f"flaky cases: {', '.join(f['case_id'] for f in summary.flaky)}")
-    if failures: out(failures_table(failures))
-    if result is not None: out(gate_table(result))
+    if summary.flaky:
+        out(f"flaky cases: {', '.join(f['case_id'] for f in summary.flaky)}")
+    if failures:
+        out(failures_table(failures))
+    if result is not None:
+        out(gate_table(result))
     if errored:
         first = errored[0]["why"].splitlines()[0]
         out(f"error: {len(errored)} of {summary.n_cases * repeats} case run(s) raised an error "
@@ -928,7 +966,8 @@ def regressions(rows: list[dict], metric: str) -> list[str]:
     out = []
     for r in rows:
         lo, hi = r.get(metric + "_ci", (None, None))
-        if lo is None: continue
+        if lo is None:
+            continue
         prev = last.get(r["name"])
         if prev and ((not lower and hi < prev[0]) or (lower and lo > prev[1])):
             out.append(r["run_id"])
@@ -950,7 +989,8 @@ def dashboard(con,
         bad = set(regressions(rows, m))
         for nm in dict.fromkeys(r["name"] for r in rows):
             rs = [r for r in rows if r["name"] == nm and r.get(m) is not None]
-            if not rs: continue
+            if not rs:
+                continue
             fig.add_trace(go.Scatter(
                 x=[r["run_id"] for r in rs], y=[r[m] for r in rs], name=nm, legendgroup=nm, showlegend=i == 1,
                 mode="lines+markers", marker=dict(symbol=["x" if r["run_id"] in bad else "circle" for r in rs],

@@ -204,9 +204,12 @@ class DuckDBSpanExporter:
                 cur.close()
         return SpanExportResult.SUCCESS
 
-    def shutdown(self) -> None: pass
+    def shutdown(self) -> None:
+        "Nothing to release: the connection belongs to the caller."
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool: return True
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        "Every batch is written when exported, so there is nothing to flush."
+        return True
 
 # %% ../nbs/70_observability.ipynb #bfbee70f
 def enable_tracing(con=None,  # Store spans here (None: only the extra exporters)
@@ -229,7 +232,8 @@ def enable_tracing(con=None,  # Store spans here (None: only the extra exporters
 
 def flush_tracing() -> None:
     "Write out every finished span now."
-    if _STATE.provider is not None: _STATE.provider.force_flush()
+    if _STATE.provider is not None:
+        _STATE.provider.force_flush()
 
 def disable_tracing() -> None:
     "Flush and turn aiwb tracing off."
@@ -249,7 +253,8 @@ class JsonFormatter(logging.Formatter):
                "msg": record.getMessage()}
         out.update({k: v for k, v in vars(record).items() if k not in _STD_ATTRS})
         ids = current_ids()
-        if ids: out.update(ids)
+        if ids:
+            out.update(ids)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(redact_obj(out), default=str, ensure_ascii=False)
@@ -257,7 +262,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: int | str = "INFO", stream=None, name: str = "aiwb") -> logging.Logger:
     "Send the `aiwb` logger's records, as JSON lines, to `stream` (default stderr); idempotent."
     logger = logging.getLogger(name)
-    for h in [h for h in logger.handlers if getattr(h, "_aiwb_json", False)]: logger.removeHandler(h)
+    for h in [h for h in logger.handlers if getattr(h, "_aiwb_json", False)]:
+        logger.removeHandler(h)
     h = logging.StreamHandler(stream)
     h.setFormatter(JsonFormatter())
     h._aiwb_json = True
@@ -295,11 +301,13 @@ def observe_latency(self, ms: float) -> None:
 def percentile(self, q: float) -> float | None:
     "Upper bound of the histogram bucket holding the q-th percentile (0–100)."
     n = sum(self.latency_counts)
-    if not n: return None
+    if not n:
+        return None
     seen = 0
     for b, c in zip(LATENCY_BUCKETS_MS, self.latency_counts):
         seen += c
-        if seen >= q / 100 * n: return b
+        if seen >= q / 100 * n:
+            return b
     return LATENCY_BUCKETS_MS[-1]
 
 # %% ../nbs/70_observability.ipynb #ab56e67d
@@ -308,7 +316,8 @@ class Observer:
 
     def __init__(self, con=None):
         self.con, self.metrics, self._lock = con, Metrics(), threading.Lock()
-        if con is not None: migrate(con, OBS_MIGRATIONS)
+        if con is not None:
+            migrate(con, OBS_MIGRATIONS)
 
 # %% ../nbs/70_observability.ipynb #9c7a68f0
 @patch_to(Observer)
@@ -320,10 +329,13 @@ def record_call(self, c: Completion | None = None, error: BaseException | str | 
         m = self.metrics
         m.requests += 1
         m.observe_latency(lat)
-        if error is not None: m.errors += 1
+        if error is not None:
+            m.errors += 1
         if c is not None:
-            if c.cost_usd is None: m.cost_unknown += 1
-            else: m.cost_usd += c.cost_usd
+            if c.cost_usd is None:
+                m.cost_unknown += 1
+            else:
+                m.cost_usd += c.cost_usd
     if self.con is not None:
         row = [current_ids().get("trace_id"), c.provider if c else provider, c.model if c else model,
                c.path if c else None, c.usage.input_tokens if c else None, c.usage.output_tokens if c else None,
@@ -342,8 +354,10 @@ def record_call(self, c: Completion | None = None, error: BaseException | str | 
 def record_cache(self, hit: bool) -> None:
     "Count one cache lookup."
     with self._lock:
-        if hit: self.metrics.cache_hits += 1
-        else: self.metrics.cache_misses += 1
+        if hit:
+            self.metrics.cache_hits += 1
+        else:
+            self.metrics.cache_misses += 1
 
 @patch_to(Observer)
 def record_breaker(self, name: str, state: str) -> None:
@@ -396,7 +410,8 @@ def instrument(pipeline, observer: Observer | None = None):
                 raise
             set_attributes(s, input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens,
                            cost_usd=-1.0 if c.cost_usd is None else c.cost_usd, path=c.path, abstained=c.abstained)
-            if observer: observer.record_call(c)
+            if observer:
+                observer.record_call(c)
             return c
 
     def traced_ask(question):
@@ -411,8 +426,11 @@ def instrument(pipeline, observer: Observer | None = None):
 
 class _Wrapped:
     "A provider whose `complete` is traced; everything else is the provider's own."
-    def __init__(self, inner, complete): self._inner, self.complete = inner, complete
-    def __getattr__(self, name): return getattr(self._inner, name)
+    def __init__(self, inner, complete):
+        self._inner, self.complete = inner, complete
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
 
 # %% ../nbs/70_observability.ipynb #a6bbdfac
 def waterfall(con, trace_id: str | None = None):
@@ -420,13 +438,15 @@ def waterfall(con, trace_id: str | None = None):
     import plotly.graph_objects as go
     if trace_id is None:
         row = con.execute("SELECT trace_id FROM obs_spans ORDER BY start_ns DESC LIMIT 1").fetchone()
-        if not row: raise ValueError("no spans stored: enable_tracing(con) and run something first")
+        if not row:
+            raise ValueError("no spans stored: enable_tracing(con) and run something first")
         trace_id = row[0]
     sql = ("SELECT span_id, parent_id, name, start_ns, duration_ms, status FROM obs_spans WHERE trace_id=? "
            "ORDER BY start_ns")
     rows = con.execute(sql, [trace_id]).fetchall()
     t0, depth = rows[0][3], {}
-    for sid, parent, *_ in rows: depth[sid] = depth.get(parent, -1) + 1
+    for sid, parent, *_ in rows:
+        depth[sid] = depth.get(parent, -1) + 1
     labels = [f"{'  ' * depth[r[0]]}{r[2]}" for r in rows]
     fig = go.Figure(go.Bar(y=labels, x=[r[4] for r in rows], base=[(r[3] - t0) / 1e6 for r in rows], orientation="h",
                            marker_color=["#d62728" if r[5] == "ERROR" else "#1f77b4" for r in rows],
@@ -439,7 +459,8 @@ def waterfall(con, trace_id: str | None = None):
 def tracing_overhead(pipeline, questions: Sequence[str], con=None, rounds: int = 3) -> dict[str, float]:
     "Median ms per request with tracing off and on (interleaved), and the relative overhead."
     instrument(pipeline, Observer())
-    for q in questions[:2]: pipeline.ask(q)  # warm caches and the model
+    for q in questions[:2]:
+        pipeline.ask(q)  # warm caches and the model
     enable_tracing(con)
     tracer = _STATE.tracer
     off, on = [], []
