@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .core import ConfigError, DependencyError, StoreError, aiwb_home
+from .core import ConfigError, DependencyError, StoreError, aiwb_home, patch_to
 
 # %% auto #0
 __all__ = ['MODEL_NAME', 'EMBEDDING_DIM', 'PRECISIONS', 'RECIPES', 'BATCH_TOKENS', 'model_path', 'load_tokenizer', 'count_tokens',
@@ -290,7 +290,7 @@ def ensure_onnx(precision: str = "fp32") -> Path:
             _build(path, precision, src)
     return path
 
-# %% ../nbs/03_embeddings.ipynb #3863dc24
+# %% ../nbs/03_embeddings.ipynb #5f53cd7d
 def _positive_int_env(name: str, default: str) -> int:
     "The positive integer in the environment variable `name`, or a `ConfigError` naming it."
     value = os.environ.get(name, default)
@@ -306,6 +306,7 @@ def embed_threads() -> int:
     "Threads onnxruntime may use per embedding call: `$AIWB_EMBED_THREADS`, default 1."
     return _positive_int_env("AIWB_EMBED_THREADS", "1")
 
+# %% ../nbs/03_embeddings.ipynb #0fee3146
 # Padded tokens per forward pass. The attention scores grow with texts × length², and onnxruntime keeps its arena at
 # the largest batch: 400 SciFact chunks (~160 tokens) in batches of at most 8,192 / 4,096 / 1,024 tokens peaked at
 # 773 / 486 / 260 MB RSS (the model alone: 257 MB) and took 20.6 / 20.7 / 16.7 s on one thread (9.2 s on two at 1,024).
@@ -326,33 +327,38 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.tokenizer, self.max_len = load_tokenizer(), max_seq_length()
 
-    def _ids(self, text: str) -> list[int]:
-        "Token ids of `text` with `[CLS]`/`[SEP]`, cut to `max_seq_length` as sentence-transformers cuts them."
-        ids = self.tokenizer.encode(text).ids
-        return ids if len(ids) <= self.max_len else ids[: self.max_len - 1] + ids[-1:]
+# %% ../nbs/03_embeddings.ipynb #ac61762e
+@patch_to(OnnxEncoder)
+def _ids(self, text: str) -> list[int]:
+    "Token ids of `text` with `[CLS]`/`[SEP]`, cut to `max_seq_length` as sentence-transformers cuts them."
+    ids = self.tokenizer.encode(text).ids
+    return ids if len(ids) <= self.max_len else ids[: self.max_len - 1] + ids[-1:]
 
-    def __call__(self, texts: Sequence[str], batch_size: int = 64, progress=None, batch_tokens: int = BATCH_TOKENS):
-        "`(n, 384)` float32 unit vectors of `texts`; a batch holds <= `batch_size` texts, `batch_tokens` padded tokens."
-        import numpy as np
-        ids = [self._ids(t) for t in texts]
-        order = np.argsort([-len(x) for x in ids], kind="stable")
-        out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
-        start = 0
-        while start < len(order):
-            size = min(batch_size, max(1, batch_tokens // len(ids[order[start]])))  # longest first: it sets the padding
-            rows = order[start:start + size]
-            start += size
-            length = max(len(ids[i]) for i in rows)
-            tokens = np.zeros((len(rows), length), dtype=np.int64)
-            mask = np.zeros((len(rows), length), dtype=np.int64)
-            for r, i in enumerate(rows):
-                tokens[r, :len(ids[i])] = ids[i]
-                mask[r, :len(ids[i])] = 1
-            out[rows] = self.session.run(None, {"input_ids": tokens, "attention_mask": mask})[0]
-            if progress is not None:
-                progress.update(len(rows))
-        return out
+# %% ../nbs/03_embeddings.ipynb #f362eaf2
+@patch_to(OnnxEncoder)
+def __call__(self, texts: Sequence[str], batch_size: int = 64, progress=None, batch_tokens: int = BATCH_TOKENS):
+    "`(n, 384)` float32 unit vectors of `texts`; a batch holds <= `batch_size` texts, `batch_tokens` padded tokens."
+    import numpy as np
+    ids = [self._ids(t) for t in texts]
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+    start = 0
+    while start < len(order):
+        size = min(batch_size, max(1, batch_tokens // len(ids[order[start]])))  # longest first: it sets the padding
+        rows = order[start:start + size]
+        start += size
+        length = max(len(ids[i]) for i in rows)
+        tokens = np.zeros((len(rows), length), dtype=np.int64)
+        mask = np.zeros((len(rows), length), dtype=np.int64)
+        for r, i in enumerate(rows):
+            tokens[r, :len(ids[i])] = ids[i]
+            mask[r, :len(ids[i])] = 1
+        out[rows] = self.session.run(None, {"input_ids": tokens, "attention_mask": mask})[0]
+        if progress is not None:
+            progress.update(len(rows))
+    return out
 
+# %% ../nbs/03_embeddings.ipynb #9637cf03
 @functools.cache
 def load_encoder(precision: str = "fp32") -> OnnxEncoder:
     "The ONNX encoder of `precision`, built if needed and loaded once per process."
