@@ -654,11 +654,12 @@ def _print_demo(corpus: Path, config, report, results, summary: dict) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     "Ingest the bundled corpus and answer the golden questions, with sources and checks."
-    from aiwb.orchestration.pipeline import RAGPipeline, check_answer, load_golden
+    from aiwb.eval import load_cases
+    from aiwb.orchestration.pipeline import RAGPipeline, check_answer
     from aiwb.data.store import ingest
     data = default_data_dir()
     corpus, golden = Path(args.corpus or data / "corpus"), Path(args.golden or data / "golden.jsonl")
-    cases = load_golden(golden)  # a bad golden file fails before the store is opened
+    cases = load_cases(golden).cases  # a bad golden file fails before the store is opened
     with store(args, empty_ok=True) as (config, con):
         report = ingest(con, corpus, config, progress=not args.json)
         rag = RAGPipeline(con, config)

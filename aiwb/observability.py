@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .core import Completion, migrate, transaction
+from .core import Completion, migrate, patch_to, transaction
 from .trace import _STATE, SPAN_NAMES, current_ids, redact, redact_obj, set_attributes, span
 
 # %% auto #0
@@ -79,9 +80,12 @@ class DuckDBSpanExporter:
                 cur.close()
         return SpanExportResult.SUCCESS
 
-    def shutdown(self) -> None: pass
+    def shutdown(self) -> None:
+        "Nothing to release: the connection belongs to the caller."
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool: return True
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        "Every batch is written when exported, so there is nothing to flush."
+        return True
 
 # %% ../nbs/70_observability.ipynb #bfbee70f
 def enable_tracing(con=None,  # Store spans here (None: only the extra exporters)
@@ -96,19 +100,22 @@ def enable_tracing(con=None,  # Store spans here (None: only the extra exporters
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if con is not None:
         _STATE.exporter = DuckDBSpanExporter(con)
-        provider.add_span_processor(BatchSpanProcessor(_STATE.exporter, schedule_delay_millis=500, max_queue_size=65536))
+        processor = BatchSpanProcessor(_STATE.exporter, schedule_delay_millis=500, max_queue_size=65536)
+        provider.add_span_processor(processor)
     for e in exporters:
         provider.add_span_processor(BatchSpanProcessor(e))
     _STATE.provider, _STATE.tracer = provider, provider.get_tracer("aiwb")
 
 def flush_tracing() -> None:
     "Write out every finished span now."
-    if _STATE.provider is not None: _STATE.provider.force_flush()
+    if _STATE.provider is not None:
+        _STATE.provider.force_flush()
 
 def disable_tracing() -> None:
     "Flush and turn aiwb tracing off."
     if _STATE.provider is not None:
-        _STATE.provider.force_flush(); _STATE.provider.shutdown()
+        _STATE.provider.force_flush()
+        _STATE.provider.shutdown()
     _STATE.provider = _STATE.tracer = _STATE.exporter = None
 
 # %% ../nbs/70_observability.ipynb #fd1e8293
@@ -122,7 +129,8 @@ class JsonFormatter(logging.Formatter):
                "msg": record.getMessage()}
         out.update({k: v for k, v in vars(record).items() if k not in _STD_ATTRS})
         ids = current_ids()
-        if ids: out.update(ids)
+        if ids:
+            out.update(ids)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(redact_obj(out), default=str, ensure_ascii=False)
@@ -130,17 +138,21 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: int | str = "INFO", stream=None, name: str = "aiwb") -> logging.Logger:
     "Send the `aiwb` logger's records, as JSON lines, to `stream` (default stderr); idempotent."
     logger = logging.getLogger(name)
-    for h in [h for h in logger.handlers if getattr(h, "_aiwb_json", False)]: logger.removeHandler(h)
+    for h in [h for h in logger.handlers if getattr(h, "_aiwb_json", False)]:
+        logger.removeHandler(h)
     h = logging.StreamHandler(stream)
-    h.setFormatter(JsonFormatter()); h._aiwb_json = True
-    logger.addHandler(h); logger.setLevel(level); logger.propagate = False
+    h.setFormatter(JsonFormatter())
+    h._aiwb_json = True
+    logger.addHandler(h)
+    logger.setLevel(level)
+    logger.propagate = False
     return logger
 
 def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
     "Log `event` with structured `fields` on the `aiwb` logger."
     logging.getLogger("aiwb").log(level, event, extra={"event": event, **fields})
 
-# %% ../nbs/70_observability.ipynb #bede7d8e
+# %% ../nbs/70_observability.ipynb #ed032bb2
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, float("inf"))
 
 @dataclass
@@ -155,75 +167,101 @@ class Metrics:
     cost_usd: float = 0.0
     cost_unknown: int = 0  # calls whose cost was not known
 
-    def observe_latency(self, ms: float) -> None:
-        self.latency_counts[next(i for i, b in enumerate(LATENCY_BUCKETS_MS) if ms <= b)] += 1
+# %% ../nbs/70_observability.ipynb #d265ea73
+@patch_to(Metrics)
+def observe_latency(self, ms: float) -> None:
+    "Count one request of `ms` milliseconds in its histogram bucket."
+    self.latency_counts[next(i for i, b in enumerate(LATENCY_BUCKETS_MS) if ms <= b)] += 1
 
-    def percentile(self, q: float) -> float | None:
-        "Upper bound of the histogram bucket holding the q-th percentile (0–100)."
-        n = sum(self.latency_counts)
-        if not n: return None
-        seen = 0
-        for b, c in zip(LATENCY_BUCKETS_MS, self.latency_counts):
-            seen += c
-            if seen >= q / 100 * n: return b
-        return LATENCY_BUCKETS_MS[-1]
+@patch_to(Metrics)
+def percentile(self, q: float) -> float | None:
+    "Upper bound of the histogram bucket holding the q-th percentile (0–100)."
+    n = sum(self.latency_counts)
+    if not n:
+        return None
+    seen = 0
+    for b, c in zip(LATENCY_BUCKETS_MS, self.latency_counts):
+        seen += c
+        if seen >= q / 100 * n:
+            return b
+    return LATENCY_BUCKETS_MS[-1]
 
+# %% ../nbs/70_observability.ipynb #ab56e67d
 class Observer:
     "Where layers report: a cost ledger in DuckDB and in-process metrics (thread-safe)."
 
     def __init__(self, con=None):
         self.con, self.metrics, self._lock = con, Metrics(), threading.Lock()
-        if con is not None: migrate(con, OBS_MIGRATIONS)
+        if con is not None:
+            migrate(con, OBS_MIGRATIONS)
 
-    def record_call(self, c: Completion | None = None, error: BaseException | str | None = None,
-                    provider: str = "", model: str = "", latency_ms: float | None = None) -> None:
-        "Count one model call (its completion, or the error it raised) and append it to the ledger."
-        lat = c.latency_ms if c is not None else (latency_ms or 0.0)
+# %% ../nbs/70_observability.ipynb #9c7a68f0
+@patch_to(Observer)
+def record_call(self, c: Completion | None = None, error: BaseException | str | None = None,
+                provider: str = "", model: str = "", latency_ms: float | None = None) -> None:
+    "Count one model call (its completion, or the error it raised) and append it to the ledger."
+    lat = c.latency_ms if c is not None else (latency_ms or 0.0)
+    with self._lock:
+        m = self.metrics
+        m.requests += 1
+        m.observe_latency(lat)
+        if error is not None:
+            m.errors += 1
+        if c is not None:
+            if c.cost_usd is None:
+                m.cost_unknown += 1
+            else:
+                m.cost_usd += c.cost_usd
+    if self.con is not None:
+        row = [current_ids().get("trace_id"), c.provider if c else provider, c.model if c else model,
+               c.path if c else None, c.usage.input_tokens if c else None, c.usage.output_tokens if c else None,
+               c.cost_usd if c else None,
+               lat, c.abstained if c else None, None if error is None else redact(error)]
         with self._lock:
-            m = self.metrics
-            m.requests += 1; m.observe_latency(lat)
-            if error is not None: m.errors += 1
-            if c is not None:
-                if c.cost_usd is None: m.cost_unknown += 1
-                else: m.cost_usd += c.cost_usd
-        if self.con is not None:
-            row = [current_ids().get("trace_id"), c.provider if c else provider, c.model if c else model, c.path if c else None,
-                   c.usage.input_tokens if c else None, c.usage.output_tokens if c else None, c.cost_usd if c else None,
-                   lat, c.abstained if c else None, None if error is None else redact(error)]
-            with self._lock:
-                cur = self.con.cursor()
-                try:
-                    cur.execute("""INSERT INTO obs_ledger (trace_id, provider, model, path, input_tokens, output_tokens, cost_usd,
-                                   latency_ms, abstained, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", row)
-                finally:
-                    cur.close()
+            cur = self.con.cursor()
+            try:
+                cur.execute("""INSERT INTO obs_ledger (trace_id, provider, model, path, input_tokens, output_tokens,
+                               cost_usd, latency_ms, abstained, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", row)
+            finally:
+                cur.close()
 
-    def record_cache(self, hit: bool) -> None:
-        "Count one cache lookup."
-        with self._lock:
-            if hit: self.metrics.cache_hits += 1
-            else: self.metrics.cache_misses += 1
+# %% ../nbs/70_observability.ipynb #287aa270
+@patch_to(Observer)
+def record_cache(self, hit: bool) -> None:
+    "Count one cache lookup."
+    with self._lock:
+        if hit:
+            self.metrics.cache_hits += 1
+        else:
+            self.metrics.cache_misses += 1
 
-    def record_breaker(self, name: str, state: str) -> None:
-        "Record the current state of circuit breaker `name`."
-        with self._lock: self.metrics.breakers[name] = state
+@patch_to(Observer)
+def record_breaker(self, name: str, state: str) -> None:
+    "Record the current state of circuit breaker `name`."
+    with self._lock:
+        self.metrics.breakers[name] = state
 
-    def snapshot(self) -> dict[str, Any]:
-        "The metrics as a dict, with error rate, cache hit rate and latency percentiles."
-        with self._lock:
-            m = self.metrics
-            lookups = m.cache_hits + m.cache_misses
-            return {"requests": m.requests, "errors": m.errors, "error_rate": m.errors / m.requests if m.requests else None,
-                    "cache_hit_rate": m.cache_hits / lookups if lookups else None, "cost_usd": round(m.cost_usd, 6),
-                    "cost_unknown_calls": m.cost_unknown, "p50_ms_le": m.percentile(50), "p95_ms_le": m.percentile(95),
-                    "p99_ms_le": m.percentile(99), "latency_histogram": dict(zip([str(b) for b in LATENCY_BUCKETS_MS], m.latency_counts)),
-                    "breakers": dict(m.breakers)}
+# %% ../nbs/70_observability.ipynb #2178d773
+@patch_to(Observer)
+def snapshot(self) -> dict[str, Any]:
+    "The metrics as a dict, with error rate, cache hit rate and latency percentiles."
+    with self._lock:
+        m = self.metrics
+        lookups = m.cache_hits + m.cache_misses
+        histogram = dict(zip([str(b) for b in LATENCY_BUCKETS_MS], m.latency_counts))
+        return {"requests": m.requests, "errors": m.errors, "error_rate": m.errors / m.requests if m.requests else None,
+                "cache_hit_rate": m.cache_hits / lookups if lookups else None, "cost_usd": round(m.cost_usd, 6),
+                "cost_unknown_calls": m.cost_unknown, "p50_ms_le": m.percentile(50), "p95_ms_le": m.percentile(95),
+                "p99_ms_le": m.percentile(99), "latency_histogram": histogram, "breakers": dict(m.breakers)}
 
-    def ledger(self, by: str = "provider, model") -> list[tuple]:
-        "Calls, tokens and dollars grouped `by` columns of the ledger (unknown costs counted apart)."
-        return self.con.execute(f"""SELECT {by}, count(*) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-                                    sum(cost_usd) AS cost_usd, count(*) - count(cost_usd) AS cost_unknown
-                                    FROM obs_ledger GROUP BY ALL ORDER BY ALL""").fetchall()
+# %% ../nbs/70_observability.ipynb #5c79d81a
+@patch_to(Observer)
+def ledger(self, by: str = "provider, model") -> list[tuple]:
+    "Calls, tokens and dollars grouped `by` columns of the ledger (unknown costs counted apart)."
+    return self.con.execute(f"""SELECT {by}, count(*) AS calls, sum(input_tokens) AS input_tokens,
+                                sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,
+                                count(*) - count(cost_usd) AS cost_unknown
+                                FROM obs_ledger GROUP BY ALL ORDER BY ALL""").fetchall()
 
 # %% ../nbs/70_observability.ipynb #0d74eeb7
 def instrument(pipeline, observer: Observer | None = None):
@@ -242,12 +280,14 @@ def instrument(pipeline, observer: Observer | None = None):
             try:
                 c = complete(messages, **kw)
             except Exception as e:
-                if observer: observer.record_call(error=e, provider=pipeline.provider.name, model=pipeline.provider.model,
-                                                  latency_ms=(time.perf_counter() - t0) * 1000)
+                if observer:
+                    observer.record_call(error=e, provider=pipeline.provider.name, model=pipeline.provider.model,
+                                         latency_ms=(time.perf_counter() - t0) * 1000)
                 raise
             set_attributes(s, input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens,
                            cost_usd=-1.0 if c.cost_usd is None else c.cost_usd, path=c.path, abstained=c.abstained)
-            if observer: observer.record_call(c)
+            if observer:
+                observer.record_call(c)
             return c
 
     def traced_ask(question):
@@ -262,8 +302,11 @@ def instrument(pipeline, observer: Observer | None = None):
 
 class _Wrapped:
     "A provider whose `complete` is traced; everything else is the provider's own."
-    def __init__(self, inner, complete): self._inner, self.complete = inner, complete
-    def __getattr__(self, name): return getattr(self._inner, name)
+    def __init__(self, inner, complete):
+        self._inner, self.complete = inner, complete
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
 
 # %% ../nbs/70_observability.ipynb #a6bbdfac
 def waterfall(con, trace_id: str | None = None):
@@ -271,12 +314,15 @@ def waterfall(con, trace_id: str | None = None):
     import plotly.graph_objects as go
     if trace_id is None:
         row = con.execute("SELECT trace_id FROM obs_spans ORDER BY start_ns DESC LIMIT 1").fetchone()
-        if not row: raise ValueError("no spans stored: enable_tracing(con) and run something first")
+        if not row:
+            raise ValueError("no spans stored: enable_tracing(con) and run something first")
         trace_id = row[0]
-    rows = con.execute("SELECT span_id, parent_id, name, start_ns, duration_ms, status FROM obs_spans WHERE trace_id=? ORDER BY start_ns",
-                       [trace_id]).fetchall()
+    sql = ("SELECT span_id, parent_id, name, start_ns, duration_ms, status FROM obs_spans WHERE trace_id=? "
+           "ORDER BY start_ns")
+    rows = con.execute(sql, [trace_id]).fetchall()
     t0, depth = rows[0][3], {}
-    for sid, parent, *_ in rows: depth[sid] = depth.get(parent, -1) + 1
+    for sid, parent, *_ in rows:
+        depth[sid] = depth.get(parent, -1) + 1
     labels = [f"{'  ' * depth[r[0]]}{r[2]}" for r in rows]
     fig = go.Figure(go.Bar(y=labels, x=[r[4] for r in rows], base=[(r[3] - t0) / 1e6 for r in rows], orientation="h",
                            marker_color=["#d62728" if r[5] == "ERROR" else "#1f77b4" for r in rows],
@@ -288,9 +334,9 @@ def waterfall(con, trace_id: str | None = None):
 # %% ../nbs/70_observability.ipynb #7ed43aca
 def tracing_overhead(pipeline, questions: Sequence[str], con=None, rounds: int = 3) -> dict[str, float]:
     "Median ms per request with tracing off and on (interleaved), and the relative overhead."
-    import statistics
     instrument(pipeline, Observer())
-    for q in questions[:2]: pipeline.ask(q)  # warm caches and the model
+    for q in questions[:2]:
+        pipeline.ask(q)  # warm caches and the model
     enable_tracing(con)
     tracer = _STATE.tracer
     off, on = [], []
@@ -301,7 +347,8 @@ def tracing_overhead(pipeline, questions: Sequence[str], con=None, rounds: int =
                 # The order alternates, so neither arm always runs second (warmer caches).
                 for mode in ((None, tracer) if (r + i) % 2 == 0 else (tracer, None)):
                     _STATE.tracer = mode
-                    t0 = time.perf_counter(); pipeline.ask(q)
+                    t0 = time.perf_counter()
+                    pipeline.ask(q)
                     (off if mode is None else on).append((time.perf_counter() - t0) * 1000)
     finally:
         _STATE.tracer = tracer

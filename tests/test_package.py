@@ -187,8 +187,8 @@ def test_every_exported_module_comes_from_a_notebook():
 
 
 def test_bundled_golden_set_is_valid():
-    from aiwb.orchestration.pipeline import load_golden
-    cases = load_golden(DATA / "golden.jsonl")
+    from aiwb.eval import load_cases
+    cases = load_cases(DATA / "golden.jsonl").cases
     assert len(cases) >= 20 and sum(c.expect_abstain for c in cases) >= 2
     for c in cases:
         for doc in c.relevant_docs:

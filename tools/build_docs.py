@@ -131,7 +131,7 @@ def main() -> int:
     if render.returncode:
         return render.returncode
     shutil.move(str(proc / out.name), str(out))
-    import plotly  # figures' HTML loads plotly.min.js from the page's folder (see docs_outputs, aiwb.core.interactive)
+    import plotly  # figures' HTML loads plotly.min.js from the page's folder (see docs_outputs, aiwb.core.interactive_figure)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
     drop_remote_imports(out)
     local_links(out, cfg.doc_host + cfg.doc_baseurl)

@@ -5,9 +5,12 @@
 # %% ../../nbs/80_patterns.ipynb #1dfe6243
 from __future__ import annotations
 
+import html
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
+
+from ..core import patch_to
 
 # %% auto #0
 __all__ = ['TRADEOFFS', 'EXAMPLES', 'PatternType', 'Requirements', 'TradeOffs', 'Recommendation', 'choose_pattern',
@@ -69,7 +72,7 @@ TRADEOFFS: dict[PatternType, TradeOffs] = {
         best_for="domain knowledge or style needed at high volume"),
 }
 
-# %% ../../nbs/80_patterns.ipynb #df72317c
+# %% ../../nbs/80_patterns.ipynb #6669c57a
 @dataclass
 class Recommendation:
     "A recommended pattern, the rule that chose it, and what to know about it."
@@ -80,29 +83,48 @@ class Recommendation:
     also_consider: list[str] = field(default_factory=list)  # Complements or alternatives
     warnings: list[str] = field(default_factory=list)  # Latency and other risks, with what to do
 
-    def to_dict(self) -> dict[str, Any]:
-        "A JSON-ready dict."
-        d = asdict(self); d["pattern"] = self.pattern.value
-        return d
+# %% ../../nbs/80_patterns.ipynb #fd40d6f6
+@patch_to(Recommendation)
+def to_dict(self) -> dict[str, Any]:
+    "A JSON-ready dict."
+    d = asdict(self)
+    d["pattern"] = self.pattern.value
+    return d
 
-    def __str__(self) -> str:
-        lines = [f"pattern: {self.pattern.value}  (rule: {self.rule})"]
-        lines += [f"  why: {r}" for r in self.reasons]
-        lines += [f"  {k}: {v}" for k, v in asdict(self.tradeoffs).items()]
-        lines += [f"  also consider: {a}" for a in self.also_consider]
-        lines += [f"  watch: {w}" for w in self.warnings]
-        return "\n".join(lines)
+@patch_to(Recommendation)
+def __str__(self) -> str:
+    lines = [f"pattern: {self.pattern.value}  (rule: {self.rule})"]
+    lines += [f"  why: {r}" for r in self.reasons]
+    lines += [f"  {k}: {v}" for k, v in asdict(self.tradeoffs).items()]
+    lines += [f"  also consider: {a}" for a in self.also_consider]
+    lines += [f"  watch: {w}" for w in self.warnings]
+    return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        import html
-        li = lambda xs: "".join(f"<li>{html.escape(x)}</li>" for x in xs)
-        rows = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k.replace('_', ' ')}</th><td>{html.escape(v)}</td></tr>"
-                       for k, v in asdict(self.tradeoffs).items())
-        extra = (f"<p><b>Also consider</b></p><ul>{li(self.also_consider)}</ul>" if self.also_consider else "") + \
-                (f"<p><b>Watch</b></p><ul>{li(self.warnings)}</ul>" if self.warnings else "")
-        return (f"<div style='border:1px solid #ccc;border-radius:6px;padding:0.6em 1em'>"
-                f"<h3 style='margin-top:0'>{self.pattern.value}</h3><p><i>rule: {html.escape(self.rule)}</i></p>"
-                f"<ul>{li(self.reasons)}</ul><table>{rows}</table>{extra}</div>")
+# %% ../../nbs/80_patterns.ipynb #0e851e5f
+@patch_to(Recommendation)
+def _repr_html_(self) -> str:
+    "The recommendation as an HTML card."
+    li = lambda xs: "".join(f"<li>{html.escape(x)}</li>" for x in xs)
+    rows = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k.replace('_', ' ')}</th>"
+                   f"<td>{html.escape(v)}</td></tr>" for k, v in asdict(self.tradeoffs).items())
+    also = f"<p><b>Also consider</b></p><ul>{li(self.also_consider)}</ul>" if self.also_consider else ""
+    watch = f"<p><b>Watch</b></p><ul>{li(self.warnings)}</ul>" if self.warnings else ""
+    return (f"<div style='border:1px solid #ccc;border-radius:6px;padding:0.6em 1em'>"
+            f"<h3 style='margin-top:0'>{self.pattern.value}</h3><p><i>rule: {html.escape(self.rule)}</i></p>"
+            f"<ul>{li(self.reasons)}</ul><table>{rows}</table>{also}{watch}</div>")
+
+@patch_to(Recommendation)
+def _repr_markdown_(self) -> str:
+    "The recommendation as Markdown: pattern, rule, reasons, trade-offs, what to also consider and watch."
+    lines = [f"### {self.pattern.value}", "", f"*rule: {self.rule}*", ""]
+    lines += [f"- {r}" for r in self.reasons]
+    lines += ["", "| trade-off | |", "|---|---|"]
+    lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in asdict(self.tradeoffs).items()]
+    if self.also_consider:
+        lines += ["", "**Also consider**", ""] + [f"- {a}" for a in self.also_consider]
+    if self.warnings:
+        lines += ["", "**Watch**", ""] + [f"- {w}" for w in self.warnings]
+    return "\n".join(lines)
 
 # %% ../../nbs/80_patterns.ipynb #2eeec5ea
 def _latency_warnings(pattern: PatternType) -> list[str]:
@@ -132,7 +154,8 @@ def choose_pattern(req: Requirements) -> Recommendation:
         pattern, rule = PatternType.RAG, "real-time data"
         reasons = ["the knowledge changes faster than a model can be retrained, so fetch it at query time"]
         if req.domain_specific and req.high_volume:
-            also.append("fine_tuned: RAG + fine-tuning — fine-tune for the domain's style and vocabulary at this volume, retrieve the fresh facts")
+            also.append("fine_tuned: RAG + fine-tuning — fine-tune for the domain's style and vocabulary at this volume, "
+                        "retrieve the fresh facts")
         if req.output_is_structured:
             also.append("structured_output: return the answer in a schema")
     elif req.domain_specific and req.high_volume:

@@ -5,20 +5,19 @@
 # %% ../../nbs/50_pipeline.ipynb #f509dd6e
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core import Completion, Config, InputError, Message, connect, load_config
+from ..core import Completion, Config, InputError, Message, connect, load_config, patch_to
 from ..providers.base import Provider, get_provider
 from ..data.search import search
 
 # %% auto #0
-__all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'load_golden', 'CheckResult', 'check_answer']
+__all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'CheckResult', 'check_answer']
 
-# %% ../../nbs/50_pipeline.ipynb #6d3adf7d
+# %% ../../nbs/50_pipeline.ipynb #c1fb96eb
 COSINE_MODES = ("vector", "ivf", "int8", "binary", "hnsw")  # search modes whose scores are cosine similarities
 
 class RAGPipeline:
@@ -35,41 +34,59 @@ class RAGPipeline:
         from aiwb.data.search import MODES
         if mode not in MODES:
             raise InputError(f"unknown search mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
-        self.mode, self.filters = mode, (None if filters is None else as_filter(filters))
+        self.mode = mode
+        self.filters = None if filters is None else as_filter(filters)
         self.config = config or load_config()
         self.con = con if con is not None else connect(config=self.config)
         self.provider = provider or get_provider(self.config.provider, model=self.config.model)
 
-    def settings(self) -> dict:
-        "What retrieval depends on besides the question (search mode, filters, top_k, score floor), as plain data."
-        from aiwb.data.filters import filter_spec
-        return {"mode": self.mode, "filters": None if self.filters is None else filter_spec(self.filters),
-                "top_k": self.config.top_k, "min_retrieval_score": self.config.min_retrieval_score}
+# %% ../../nbs/50_pipeline.ipynb #204349d7
+@patch_to(RAGPipeline)
+def settings(self) -> dict:
+    "What retrieval depends on besides the question (search mode, filters, top_k, score floor), as plain data."
+    from aiwb.data.filters import filter_spec
+    return {"mode": self.mode, "filters": None if self.filters is None else filter_spec(self.filters),
+            "top_k": self.config.top_k, "min_retrieval_score": self.config.min_retrieval_score}
 
-    def retrieve(self, question: str) -> list:
-        "Chunks for `question`: the top-k in `mode` that pass `filters` and clear `min_retrieval_score` (cosine)."
-        floor = self.config.min_retrieval_score
-        if self.mode in COSINE_MODES:
-            hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters)
-            return [h for h in hits if h.score >= floor]
-        from aiwb.embeddings import embed, store_model
-        from aiwb.data.search import cosine_of
-        qvec = embed([question.strip()], model=store_model(self.con))[0]
-        hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters, query_vector=qvec)
-        cos = cosine_of(self.con, [h.chunk_id for h in hits], qvec)
-        return [h for h in hits if cos.get(h.chunk_id, -1.0) >= floor]
+# %% ../../nbs/50_pipeline.ipynb #8d533186
+@patch_to(RAGPipeline)
+def retrieve(self, question: str) -> list:
+    "Chunks for `question`: the top-k in `mode` that pass `filters` and clear `min_retrieval_score` (cosine)."
+    floor = self.config.min_retrieval_score
+    if self.mode in COSINE_MODES:
+        hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters)
+        return [h for h in hits if h.score >= floor]
+    from aiwb.embeddings import embed, store_model
+    from aiwb.data.search import cosine_of
+    qvec = embed([question.strip()], model=store_model(self.con))[0]
+    hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters, query_vector=qvec)
+    cos = cosine_of(self.con, [h.chunk_id for h in hits], qvec)
+    return [h for h in hits if cos.get(h.chunk_id, -1.0) >= floor]
 
-    def ask(self, question: str) -> Completion:
-        "Answer `question` from the store; the completion's latency covers retrieval and generation."
-        if not question or not question.strip():
-            raise InputError("the question is empty", hint='ask a question, e.g. aiwb ask "What is a circuit breaker?"')
-        start = time.perf_counter()
-        sources = self.retrieve(question)
-        completion = self.provider.complete([Message("user", question.strip())], context=sources)
-        completion.latency_ms = (time.perf_counter() - start) * 1000
-        if not sources and "retrieval" not in completion.degraded:
-            completion.path = f"{completion.path} (no context above {self.config.min_retrieval_score})"
-        return completion
+# %% ../../nbs/50_pipeline.ipynb #f927313b
+@patch_to(RAGPipeline)
+def ask(self, question: str) -> Completion:
+    "Answer `question` from the store; the completion's latency covers retrieval and generation."
+    if not question or not question.strip():
+        raise InputError("the question is empty", hint='ask a question, e.g. aiwb ask "What is a circuit breaker?"')
+    start = time.perf_counter()
+    sources = self.retrieve(question)
+    completion = self.provider.complete([Message("user", question.strip())], context=sources)
+    completion.latency_ms = (time.perf_counter() - start) * 1000
+    if not sources and "retrieval" not in completion.degraded:
+        completion.path = f"{completion.path} (no context above {self.config.min_retrieval_score})"
+    return completion
+
+# %% ../../nbs/50_pipeline.ipynb #7c36d810
+@patch_to(RAGPipeline)
+def _repr_markdown_(self) -> str:
+    "How this pipeline retrieves and generates, as a short Markdown list."
+    settings = self.settings()
+    model = self.provider.model or "the provider's default"
+    return (f"**RAGPipeline**\n\n"
+            f"- retrieve: `{settings['mode']}` search, top {settings['top_k']}, "
+            f"cosine ≥ {settings['min_retrieval_score']}, filters: `{settings['filters']}`\n"
+            f"- generate: `{self.provider.name}` / `{model}`")
 
 # %% ../../nbs/50_pipeline.ipynb #81f6022e
 @dataclass
@@ -84,29 +101,7 @@ class GoldenCase:
     tags: list[str] = field(default_factory=list)
     expect_abstain: bool = False
 
-def load_golden(path: str | Path) -> list[GoldenCase]:
-    "Read a golden JSONL file; an `InputError` naming the file and line of the first bad record."
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: golden file not found", hint="pass a JSONL file with one question object per line")
-    known = set(GoldenCase.__dataclass_fields__)
-    cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip(): continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{n}: not valid JSON ({e.msg})", hint="each line must be one JSON object") from None
-        if not isinstance(obj, dict) or not str(obj.get("input", "")).strip() or "id" not in obj:
-            raise InputError(f"{path}:{n}: a golden case needs an 'id' and a non-empty 'input'", hint='e.g. {"id": "q1", "input": "..."}')
-        extra = set(obj) - known
-        if extra:
-            raise InputError(f"{path}:{n}: unknown field(s) {sorted(extra)}", hint=f"known fields: {sorted(known)}")
-        cases.append(GoldenCase(**obj))
-    if not cases:
-        raise InputError(f"{path}: no golden cases", hint="add one JSON object per line")
-    return cases
-
+# %% ../../nbs/50_pipeline.ipynb #0d192b0a
 @dataclass
 class CheckResult:
     "How one answer fared against its golden case."
