@@ -27,7 +27,7 @@ from .text import content_words, split_sentences
 
 # %% auto #0
 __all__ = ['JUDGE_PROMPT', 'PROVIDER_FIELDS', 'EVAL_MIGRATIONS', 'MEAN_METRICS', 'GATE_METRICS', 'LOWER_IS_BETTER', 'GATE_FAILED',
-           'CASES_ERRORED', 'LoadReport', 'load_cases', 'references', 'BenchmarkDocument', 'load_squad', 'load_beir',
+           'CASES_ERRORED', 'LoadReport', 'load_cases', 'references', 'BenchmarkDocument', 'load_squad', 'beir_cases',
            'normalize_answer', 'exact_match', 'f1_score', 'Claim', 'grounding', 'grounding_score', 'llm_judge',
            'retrieval_metrics', 'Stat', 'bootstrap_ci', 'mcnemar', 'Comparison', 'paired_compare', 'score_case',
            'provider_config', 'EvalTarget', 'git_commit', 'cases_hash', 'run_eval', 'RunSummary', 'case_rows',
@@ -150,29 +150,17 @@ def load_squad(path: str | Path,  # A SQuAD v1.1 JSON file (or the folder holdin
     return docs, cases
 
 # %% ../nbs/60_eval.ipynb #70b51a68
-def load_beir(folder: str | Path,  # A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
-              split: str = "test",  # Which qrels file to use
-             ) -> tuple[list[BenchmarkDocument], list[GoldenCase]]:
-    "Corpus documents and the judged queries of `split` as cases (relevant docs = qrels with score > 0)."
-    folder = Path(folder)
-    need = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
-    for p in need:
-        if not p.is_file():
-            raise InputError(f"{p}: not found",
-                             hint="a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    records = map(json.loads, need[0].read_text().splitlines())
-    docs = [BenchmarkDocument(str(o["_id"]), o.get("title", ""), o["text"]) for o in records if o]
-    queries = {str(o["_id"]): o["text"] for o in map(json.loads, need[1].read_text().splitlines()) if o}
-    rel: dict[str, list[str]] = {}
-    for n, line in enumerate(need[2].read_text().splitlines(), 1):
-        parts = line.split("\t")
-        if n == 1 and not parts[-1].strip().lstrip("-").isdigit():
-            continue  # header
-        if len(parts) != 3:
-            raise InputError(f"{need[2]}:{n}: expected 3 tab-separated fields", hint="query-id, corpus-id, score")
-        if int(parts[2]) > 0:
-            rel.setdefault(parts[0], []).append(parts[1])
-    cases = [GoldenCase(id=q, input=queries[q], relevant_docs=ds) for q, ds in rel.items() if q in queries]
+def beir_cases(folder: str | Path,  # A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
+               split: str = "test",  # Which qrels file to use
+              ) -> tuple[list, list[GoldenCase]]:
+    "The corpus of a BEIR folder (read by `aiwb.data.store.load_beir`) and the judged queries of `split` as cases."
+    from aiwb.data.store import load_beir
+    docs, queries, qrels = load_beir(folder, split)
+    cases = []
+    for qid, text in queries.items():
+        relevant = [doc for doc, score in qrels[qid].items() if score > 0]  # BEIR: a score above 0 is relevant
+        if relevant:
+            cases.append(GoldenCase(id=qid, input=text, relevant_docs=relevant))
     return docs, cases
 
 # %% ../nbs/60_eval.ipynb #57f34f10
