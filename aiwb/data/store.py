@@ -57,6 +57,7 @@ class Limits:
             values[key] = _check(key, v, "Config")
         return cls(**values)
 
+# %% ../../nbs/10_store.ipynb #b0a2e168
 def _over(where: str, size: str, key: str, limit: int) -> InputError:
     "The error for something over a size limit, naming the limit and its config key."
     return InputError(f"{where}: {size}, over the limit of {limit:,} bytes (config key {key})",
@@ -206,6 +207,7 @@ def front_matter(path: Path,  # The file (for messages)
                          hint="e.g. 'team: sre'")
     return _json_safe(meta), text[m.end():]
 
+# %% ../../nbs/10_store.ipynb #ceb2ab08
 def _load(path: Path, limits: Limits) -> tuple[str, str, dict[str, Any]]:
     "Text, title and front-matter metadata of a `.txt`/`.md`/`.html`/`.pdf` file, within `limits`."
     raw = _read_bytes(path, limits.max_document_bytes)
@@ -238,6 +240,7 @@ def read_document(path: Path) -> tuple[str, str]:
     text, title, _ = _load(Path(path), Limits())
     return text, title
 
+# %% ../../nbs/10_store.ipynb #9e0d8b94
 def _read_pdf(path: Path, raw: bytes) -> tuple[str, str]:
     "Text (pages as paragraphs) and title of a PDF, through pypdf."
     try:
@@ -271,6 +274,7 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)  # User fields, stored once with the document
     name: str = ""  # Short display name (the path under the ingest root); default the id
 
+# %% ../../nbs/10_store.ipynb #776ee2bd
 def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     "Nesting depth of a JSON value, counted without recursion and only up to `limit + 1`."
     deepest, stack = 0, [(value, 1)]
@@ -486,6 +490,7 @@ def chunks_with_sizes(text: str,  # Document text
         i = k
     return chunks
 
+# %% ../../nbs/10_store.ipynb #87665b4e
 def chunk_text(text: str,  # Document text
                max_tokens: int = 160,  # Largest chunk, in embedding-model tokens
                overlap: int = 32,  # Tokens of trailing sentences repeated at the start of the next chunk
@@ -516,6 +521,7 @@ def text_hash(text: str) -> str:
     "sha256 hex of `text` (the embedding cache key)."
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+# %% ../../nbs/10_store.ipynb #ad270701
 def embed_cached(con,
                  texts: list[str],  # Texts to embed
                  batch_size: int = 64,  # Texts per forward pass
@@ -579,6 +585,7 @@ class IngestReport:
     def ok(self) -> bool:
         return not self.errors
 
+# %% ../../nbs/10_store.ipynb #69294b7e
 def _walk(root: Path, follow_symlinks: bool, skipped: list[tuple[str, str]]) -> list[Path]:
     "The ingestible files under the folder `root`, sorted; what is left out goes to `skipped` with the reason."
     real_root, files, visited = root.resolve(), [], set()
@@ -632,6 +639,7 @@ def discover_files(path: Path,  # A file, or a folder searched recursively
                          hint="point ingest at a folder of documents")
     return files
 
+# %% ../../nbs/10_store.ipynb #be1c086a
 def corpus_version(con) -> str:
     "Hash of every stored `(doc_id, content_hash)`: changes exactly when the corpus changes."
     rows = con.execute("SELECT doc_id, content_hash FROM documents ORDER BY doc_id").fetchall()
@@ -699,6 +707,7 @@ def _write_batch(con, docs: list[dict[str, Any]], batch_size: int = 64, model: s
                          hint="nothing from this batch was stored; fix the cause and re-run ingest") from None
     return len(rows), len(new_cache)
 
+# %% ../../nbs/10_store.ipynb #c64f82dc
 def _promote(con, canonical: str, heir: str) -> None:
     ("Give the duplicate `heir` its own copy of `canonical`'s chunks (same text and vectors) and make it the "
      "canonical copy.")
@@ -716,6 +725,7 @@ def _promote(con, canonical: str, heir: str) -> None:
     con.execute("DELETE FROM document_duplicates WHERE doc_id = ?", [heir])
     con.execute("UPDATE document_duplicates SET duplicate_of = ? WHERE duplicate_of = ?", [heir, canonical])
 
+# %% ../../nbs/10_store.ipynb #06b02f65
 def _delete_rows(con, ids: list[str]) -> None:
     ("Delete the documents `ids` and their chunks (inside the caller's transaction); a duplicate of one inherits its "
      "chunks.")
@@ -733,6 +743,7 @@ def _delete_rows(con, ids: list[str]) -> None:
     finally:
         con.unregister("_aiwb_del")
 
+# %% ../../nbs/10_store.ipynb #3720ccd4
 def _delete_docs(con, ids: list[str]) -> None:
     "Delete documents and their chunks in one transaction."
     try:
@@ -764,6 +775,7 @@ def chunking_key(config: Config, chunk: bool = True) -> str:
     "The chunking parameters a document's chunks were made with: part of its content hash, so a change re-chunks it."
     return f"tokens={config.chunk_tokens},overlap={config.chunk_overlap}" if chunk else "whole"
 
+# %% ../../nbs/10_store.ipynb #3e59ecad
 def ingest_documents(con,  # Open aiwb DuckDB connection
                      docs: Iterable[Document],  # Documents to store (read lazily: any iterable, e.g. a generator)
                      config: Config | None = None,  # Chunk sizes, batch size, limits; default `load_config()`
@@ -850,6 +862,7 @@ def ingest_documents(con,  # Open aiwb DuckDB connection
     build_indexes(con)  # BM25's fts index and the vector sidecar follow the corpus here: a search never writes
     return report
 
+# %% ../../nbs/10_store.ipynb #6d422c62
 def _under(source: str, kept: str) -> bool:
     "Whether `source` is the kept source `kept`, one of its JSONL records, or a file under it."
     return source == kept or source.startswith(kept + "#") or source.startswith(kept.rstrip("/") + "/")
@@ -865,7 +878,6 @@ def _remove_missing(con, scope: str, seen: set[str], keep: list[str], report: In
         _delete_docs(con, [d for d, _, _ in gone])
         # named from the ingested root
         report.removed += [s[len(scope):] if scope.endswith("/") else n for _, s, n in gone]
-
 
 # %% ../../nbs/10_store.ipynb #e3a1b215
 def _file_documents(f: Path, file_id: str, name: str, user: dict[str, Any], limits: Limits) -> Iterator[Document]:
