@@ -1,6 +1,7 @@
 """The filter algebra: compiled SQL agrees with the Python reference on generated filters and rows — in a bare table
 and through every search mode of a real store — including list fields and hostile keys and values; nothing injects."""
 import json
+import math
 
 import duckdb
 import numpy as np
@@ -79,7 +80,8 @@ def twins(v):
     if isinstance(v, bool): return ["true" if v else "false", int(v), float(v)]
     if isinstance(v, (int, float)): return [json.dumps(v), str(v), repr(float(v)), v == 1]
     try:
-        return [float(v)] if v.strip() else []
+        number = float(v)  # "NAN" and "inf" parse too, but JSON has no such number: they have no number twin
+        return [number] if v.strip() and math.isfinite(number) else []
     except ValueError:
         return [v.lower() == "true"] if v.lower() in ("true", "false") else []
 
