@@ -96,6 +96,8 @@ SPAN_NAMES = {
     "retrieve": "retrieve",  # vector / keyword / hybrid search
     "rerank": "rerank",
     "generate": "generate",  # one provider call
+    "validate": "validate",  # checks of the answer (sources, citations, schema)
+    "cache_store": "cache.store",  # storing a fresh answer in the caches
     "attempt": "retry.attempt",  # each attempt of a retried call
     "fallback": "fallback",  # moving to the next provider in a chain
     "tool": "tool.call",

@@ -5,23 +5,260 @@
 # %% ../../nbs/50_pipeline.ipynb #f509dd6e
 from __future__ import annotations
 
+import dataclasses
+import re
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol, Sequence
 
-from ..core import Completion, Config, InputError, Message, connect, load_config, patch_to
+from ..core import AiwbError, Completion, Config, InputError, Message, Source, StoreError, connect, load_config
+from ..core import ensure_dir, patch_to
+from ..trace import SPAN_NAMES, current_ids, redact, set_attributes, span
 from ..providers.base import Provider, get_provider
 from ..data.search import search
+from ..reliability.cache import CacheContext, ExactCache, SemanticCache, cache_key, provider_identity
+from ..reliability.cache import stored_corpus_version
+from ..reliability.chain import ReliableProvider
 
 # %% auto #0
-__all__ = ['COSINE_MODES', 'RAGPipeline', 'GoldenCase', 'CheckResult', 'check_answer']
+__all__ = ['PIPELINE_STEPS', 'COSINE_MODES', 'STEP_TYPES', 'RUNTIME_DB', 'StepRecord', 'PipelineAnswer', 'Request', 'Step',
+           'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'Validate', 'CacheStore', 'make_step', 'RAGPipeline',
+           'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
 
-# %% ../../nbs/50_pipeline.ipynb #c1fb96eb
+# %% ../../nbs/50_pipeline.ipynb #a1b2c3d4
+PIPELINE_STEPS = ("cache", "retrieve", "rerank", "generate", "validate", "cache_store")  # the canonical order
 COSINE_MODES = ("vector", "ivf", "int8", "binary", "hnsw")  # search modes whose scores are cosine similarities
 
+@dataclass
+class StepRecord:
+    "What one step of one request did."
+    name: str  # The step, e.g. "retrieve"
+    status: str  # ok | hit | miss | off | skipped | degraded | failed
+    ms: float = 0.0  # Wall-clock time of the step
+    detail: str = ""  # What it did, in a few words
+
+# %% ../../nbs/50_pipeline.ipynb #a1b2c3d5
+@dataclass
+class PipelineAnswer(Completion):
+    "A `Completion` with the story of its request: steps, cache status, staleness, trace id."
+    question: str = ""  # The question as asked
+    request_id: str = ""  # Unique id of this request (also when tracing is off or sampled out)
+    trace_id: str = ""  # Its trace in `obs_spans` ("" when not traced)
+    scope: str = ""  # The caller's partition: a user or tenant id
+    route: str = ""  # The configured model name asked for ("" without a model list)
+    cache: str = "off"  # off | miss | exact | semantic
+    cache_similarity: float | None = None  # Cosine of the semantic hit
+    saved_usd: float | None = None  # On a cache hit: what the first answer cost
+    saved_ms: float | None = None  # On a cache hit: how long the first answer took
+    stale: bool = False  # Served from the cache after every route failed
+    steps: list[StepRecord] = field(default_factory=list)
+    upstream_calls: int = 0  # Calls to paid endpoints, across retries and fallbacks
+    ttft_ms: float | None = None  # Time to the first streamed text
+    error: str = ""  # Why the request failed (only in the request log: a failed request raises)
+
+# %% ../../nbs/50_pipeline.ipynb #a1b2c3d6
+@patch_to(PipelineAnswer)
+def _repr_markdown_(self) -> str:
+    "The answer, then its path, cache status and per-step timings in a collapsed block."
+    head = Completion._repr_markdown_(self).rsplit("</details>", 1)[0]
+    cache = self.cache + (f" ({self.cache_similarity:.3f})" if self.cache_similarity is not None else "")
+    lines = [head.rstrip("\n"), f"- cache: {cache}" + (", **stale**" if self.stale else ""),
+             f"- trace: `{self.trace_id or '-'}`, upstream calls: {self.upstream_calls}", "",
+             "| step | status | ms | detail |", "|---|---|---|---|"]
+    lines += [f"| {s.name} | {s.status} | {s.ms:.1f} | {s.detail} |" for s in self.steps]
+    return "\n".join(lines + ["", "</details>"])
+
+# %% ../../nbs/50_pipeline.ipynb #b1c2d3e5
+@dataclass
+class Request:
+    "One question in flight through a `RAGPipeline`: what its steps read and write."
+    question: str
+    scope: str = ""
+    on_text: Callable[[str], None] | None = None  # Streamed text goes here as it arrives
+    ctx: CacheContext | None = None  # What the answer depends on besides the question (set by `cache`)
+    key: str = ""  # The exact-cache key
+    sources: list[Source] = field(default_factory=list)
+    retrieval_failed: bool = False
+    answer: Completion | None = None
+    cache: str = "off"
+    similarity: float | None = None
+    saved: Completion | None = None  # The cached answer as first served
+    stale: bool = False
+    degraded: list[str] = field(default_factory=list)
+    error: AiwbError | None = None  # Why generation failed, when nothing could serve
+    upstream_calls: int = 0
+
+    @property
+    def finished(self) -> bool:
+        "True once the cache served the answer or generation failed: the later steps have nothing to do."
+        return self.cache in ("exact", "semantic") or self.error is not None
+
+class Step(Protocol):
+    "One step of a pipeline."
+    name: str
+
+    def run(self, rag: "RAGPipeline", req: Request) -> tuple[str, str]:
+        "Do the step's work on `req`; return its status and a short detail."
+        ...
+
+# %% ../../nbs/50_pipeline.ipynb #d3e4f5a7
+class CacheLookup:
+    "Serve a cached answer to the same request: exact first, then semantic."
+    name = "cache"
+
+    def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
+        if rag.exact is None and rag.semantic is None:
+            return "off", "no cache configured"
+        req.ctx = rag.cache_context(req.scope)
+        req.key, req.cache = cache_key(req.ctx, req.question), "miss"
+        found = rag.exact.entry(req.key) if rag.exact else None
+        if found is not None:
+            req.saved, req.cache = found[0], "exact"
+            req.answer = rag.exact.get(req.key)
+            return "hit", "exact"
+        if rag.semantic is None:
+            return "miss", "exact: no entry"
+        look = rag.semantic.lookup(req.question, req.ctx)
+        if look.completion is None:
+            refused = f", refused {len(look.rejected)} near-miss(es)" if look.rejected else ""
+            return "miss", f"best cosine {look.cosine:.3f}{refused}"
+        req.answer, req.saved, req.cache, req.similarity = look.completion, look.original, "semantic", look.cosine
+        return "hit", f"semantic {look.cosine:.3f}"
+
+# %% ../../nbs/50_pipeline.ipynb #e4f5a6b8
+class Retrieve:
+    "The top-k chunks for the question, or none (degraded) when retrieval fails."
+    name = "retrieve"
+
+    def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
+        try:
+            req.sources = rag.retrieve(req.question)
+        except Exception as e:  # any failure of the data layer: answer without context, and say so
+            req.sources, req.retrieval_failed = [], True
+            req.degraded.append(f"retrieval: {type(e).__name__}: {_first_line(e)} (answered without context)")
+            return "degraded", type(e).__name__
+        return "ok", f"{len(req.sources)} chunks, {rag.mode}"
+
+class Rerank:
+    "Re-score the retrieved chunks with the pipeline's reranker (keep their order if it fails)."
+    name = "rerank"
+
+    def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
+        if rag.reranker is None:
+            return "off", "no reranker configured"
+        if not req.sources:
+            return "skipped", "no chunks"
+        try:
+            req.sources = rag.reranker.rerank(req.question, req.sources, top_k=rag.config.top_k)
+        except Exception as e:
+            req.degraded.append(f"rerank: {type(e).__name__}: {_first_line(e)} (kept the retrieval order)")
+            return "degraded", type(e).__name__
+        return "ok", f"{rag.reranker.name}, {len(req.sources)} chunks"
+
+def _upstream_calls(provider, reports: list) -> int:
+    "Paid calls of one generation: as the reliability layer reported them, else one for a remote provider."
+    return sum(r.upstream_calls for r in reports) if reports else int(bool(getattr(provider, "is_remote", False)))
+
+def _first_line(e: BaseException) -> str:
+    "The first line of an error's message, redacted."
+    return redact(str(e)).split("\n")[0]
+
+# %% ../../nbs/50_pipeline.ipynb #f5a6b7c9
+class Generate:
+    "Answer from the sources with the provider; a stale cached answer, labelled, when every route fails."
+    name = "generate"
+
+    def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
+        kw = {"system": rag.system, "context": req.sources, "max_tokens": rag.max_tokens}
+        if req.on_text is not None and getattr(rag.provider, "streams", False):
+            kw["on_text"] = req.on_text
+        rag._local.reports = reports = []
+        t0 = time.perf_counter()
+        try:
+            c = rag.provider.complete([Message("user", req.question)], **kw)
+        except AiwbError as e:
+            rag._record_call(None, e, (time.perf_counter() - t0) * 1000, req.scope)
+            req.upstream_calls = _upstream_calls(rag.provider, reports)
+            return self._stale(rag, req, e)
+        finally:
+            rag._local.reports = None
+        req.upstream_calls = _upstream_calls(rag.provider, reports)
+        rag._record_call(c, None, c.latency_ms, req.scope)
+        req.answer = c
+        req.degraded.extend(c.degraded)
+        return "ok", c.path or c.provider
+
+    def _stale(self, rag: RAGPipeline, req: Request, e: AiwbError) -> tuple[str, str]:
+        "Serve the newest cached answer to this request, of any age, labelled stale; else keep the error."
+        found = rag.exact.entry(req.key, stale_ok=True) if rag.exact and req.key else None
+        if found is None and rag.semantic and req.ctx is not None:
+            look = rag.semantic.lookup(req.question, req.ctx, stale_ok=True)
+            found = (look.original, look.created_at) if look.original is not None else None
+        if found is None:
+            req.error = e
+            return "failed", type(e).__name__
+        age = max(0.0, (rag.exact or rag.semantic).clock() - found[1])
+        req.answer, req.stale = dataclasses.replace(found[0], path="cache:stale", cost_usd=0.0, latency_ms=0.0), True
+        req.degraded.append(f"generation: {type(e).__name__}: {_first_line(e)} "
+                            f"(served a stale cached answer, {age:.0f} s old)")
+        return "degraded", "stale cached answer"
+
+# %% ../../nbs/50_pipeline.ipynb #a6b7c8da
+_CITED = re.compile(r"\[([0-9a-f]{16})\]")  # a chunk id as the providers cite it: 16 hex characters
+
+class Validate:
+    "Check the answer: not empty, cites and lists only the chunks it was given."
+    name = "validate"
+
+    def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
+        c, given = req.answer, {s.chunk_id for s in req.sources}
+        problems = []
+        if not c.text.strip():
+            problems.append("the answer is empty")
+        unknown = sorted(set(_CITED.findall(c.text)) - given)
+        if unknown:
+            problems.append(f"cites chunks it was not given: {', '.join(unknown)}")
+        if any(s.chunk_id not in given for s in c.sources):
+            c.sources = [s for s in c.sources if s.chunk_id in given]
+            problems.append("listed sources that were not retrieved (dropped)")
+        if problems:
+            req.degraded.append("validate: " + "; ".join(problems))
+            return "failed", "; ".join(problems)
+        return "ok", f"{len(c.sources)} sources"
+
+class CacheStore:
+    "Store a fresh, full answer in the caches (never a degraded, stale or abstained one)."
+    name = "cache_store"
+
+    def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
+        if req.ctx is None:
+            return "off", "no cache configured"
+        c = req.answer
+        if req.degraded or req.stale or c.abstained:
+            return "skipped", "degraded or abstained answers are not cached"
+        if rag.exact:
+            rag.exact.put(req.key, c, req.ctx.model, req.ctx.corpus_version)
+        if rag.semantic:
+            rag.semantic.put(req.question, c, req.ctx)
+        return "ok", "stored"
+
+# %% ../../nbs/50_pipeline.ipynb #a6b7c8db
+STEP_TYPES: dict[str, type] = {s.name: s for s in (CacheLookup, Retrieve, Rerank, Generate, Validate, CacheStore)}
+
+def make_step(step: str | Step) -> Step:
+    "The canonical step named `step`, or `step` itself when it is a step object; an `InputError` otherwise."
+    if not isinstance(step, str):
+        return step
+    if step not in STEP_TYPES:
+        raise InputError(f"unknown pipeline step {step!r}", hint=f"steps are, in order: {', '.join(PIPELINE_STEPS)}")
+    return STEP_TYPES[step]()
+
+# %% ../../nbs/50_pipeline.ipynb #c1fb96eb
 class RAGPipeline:
-    "Retrieve → generate over the aiwb store, with the configured provider."
+    "cache → retrieve → rerank → generate → validate → cache store, over the aiwb store, each step recorded."
 
     def __init__(self,
                  con=None,  # Open store connection; default `connect(config=config)`
@@ -29,6 +266,16 @@ class RAGPipeline:
                  provider: Provider | None = None,  # Model; default `get_provider(config.provider, model=config.model)`
                  mode: str = "vector",  # Search mode (see `aiwb.data.search.MODES`)
                  filters: Any = None,  # Metadata filter every retrieval must pass (see `aiwb.data.filters.as_filter`)
+                 *,
+                 steps: Sequence[str | Step] = PIPELINE_STEPS,  # Names of canonical steps, or step objects
+                 exact: ExactCache | None = None,  # Exact-match cache (None: off)
+                 semantic: SemanticCache | None = None,  # Semantic cache (None: off)
+                 reranker=None,  # An `aiwb.orchestration.rerank.Reranker` (None: the rerank step is off)
+                 observer=None,  # Records every request and model call (e.g. `aiwb.observability.Observer`)
+                 scope: str = "",  # Default caller partition; `ask(scope=...)` overrides it
+                 system: str | None = None,  # System prompt
+                 max_tokens: int = 512,  # Most tokens a model may write
+                 route: str = "",  # The configured model name the provider was built for
                 ):
         from aiwb.data.filters import as_filter
         from aiwb.data.search import MODES
@@ -39,6 +286,35 @@ class RAGPipeline:
         self.config = config or load_config()
         self.con = con if con is not None else connect(config=self.config)
         self.provider = provider or get_provider(self.config.provider, model=self.config.model)
+        self.steps = [make_step(s) for s in steps]
+        self.exact, self.semantic, self.reranker, self.observer = exact, semantic, reranker, observer
+        self.scope, self.system, self.max_tokens, self.route = scope, system, max_tokens, route
+        self._local = threading.local()
+        self._listen_to_reports()
+
+# %% ../../nbs/50_pipeline.ipynb #c2d3e4f6
+@patch_to(RAGPipeline)
+def _listen_to_reports(self) -> None:
+    "Chain onto a `ReliableProvider`'s `on_report` so the request in flight on this thread hears its report."
+    if not isinstance(self.provider, ReliableProvider) or getattr(self.provider, "_aiwb_listened", False):
+        return
+    before, local = self.provider.on_report, self._local
+
+    def on_report(report) -> None:
+        if before is not None:
+            before(report)
+        sink = getattr(local, "reports", None)
+        if sink is not None:
+            sink.append(report)
+    self.provider.on_report, self.provider._aiwb_listened = on_report, True
+
+# %% ../../nbs/50_pipeline.ipynb #d3e4f5b0
+@patch_to(RAGPipeline)
+def cache_context(self, scope: str) -> CacheContext:
+    "Everything an answer in `scope` depends on besides the question, with the corpus version read now."
+    params = {"max_tokens": self.max_tokens, "reranker": getattr(self.reranker, "name", None)}
+    return CacheContext(provider_identity(self.provider), self.provider.model, self.system, params,
+                        self.settings(), scope, stored_corpus_version(self.con))
 
 # %% ../../nbs/50_pipeline.ipynb #204349d7
 @patch_to(RAGPipeline)
@@ -65,28 +341,183 @@ def retrieve(self, question: str) -> list:
 
 # %% ../../nbs/50_pipeline.ipynb #f927313b
 @patch_to(RAGPipeline)
-def ask(self, question: str) -> Completion:
-    "Answer `question` from the store; the completion's latency covers retrieval and generation."
-    if not question or not question.strip():
+def ask(self, question: str,
+        scope: str | None = None,  # The caller's user or tenant id (default the pipeline's)
+        on_text: Callable[[str], None] | None = None,  # Receives the answer's text as it arrives (streaming)
+       ) -> PipelineAnswer:
+    "Answer `question` through every step; a `PipelineAnswer`, or the error that no fallback could absorb."
+    if not isinstance(question, str) or not question.strip():
         raise InputError("the question is empty", hint='ask a question, e.g. aiwb ask "What is a circuit breaker?"')
     start = time.perf_counter()
-    sources = self.retrieve(question)
-    completion = self.provider.complete([Message("user", question.strip())], context=sources)
-    completion.latency_ms = (time.perf_counter() - start) * 1000
-    if not sources and "retrieval" not in completion.degraded:
-        completion.path = f"{completion.path} (no context above {self.config.min_retrieval_score})"
-    return completion
+    req = Request(question.strip(), self.scope if scope is None else scope, _first_text_timer(on_text))
+    records: list[StepRecord] = []
+    with span(SPAN_NAMES["ask"], question=req.question, scope=req.scope) as root:
+        trace_id = current_ids().get("trace_id", "")
+        for step in self.steps:
+            records.append(self._run_step(step, req))
+        answer = self._answer(req, records, start, trace_id)
+        set_attributes(root, path=answer.path, cache=answer.cache, stale=answer.stale, degraded=len(answer.degraded))
+    if self.observer is not None:
+        self.observer.record_request(answer)
+    if req.error is not None:
+        raise req.error
+    return answer
+
+# %% ../../nbs/50_pipeline.ipynb #f927313c
+@patch_to(RAGPipeline)
+def _run_step(self, step: Step, req: Request) -> StepRecord:
+    "Run one step in its own span, timed; a step after a cache hit or a failed generation is skipped."
+    if req.finished:
+        why = "served from the cache" if req.error is None else "generation failed"
+        return StepRecord(step.name, "skipped", 0.0, why)
+    t0 = time.perf_counter()
+    with span(SPAN_NAMES.get(step.name, step.name)) as s:
+        status, detail = step.run(self, req)
+        set_attributes(s, status=status, detail=detail)
+    return StepRecord(step.name, status, (time.perf_counter() - t0) * 1000, detail)
+
+class _FirstText:
+    "Pass streamed text on, noting when the first piece arrived."
+    def __init__(self, sink: Callable[[str], None]):
+        self.sink, self.start, self.first_ms, self.parts = sink, time.perf_counter(), None, []
+
+    def __call__(self, text: str) -> None:
+        if self.first_ms is None and text:
+            self.first_ms = (time.perf_counter() - self.start) * 1000
+        self.parts.append(text)
+        self.sink(text)
+
+def _first_text_timer(on_text):
+    "`on_text` wrapped to time its first text, or None."
+    return None if on_text is None else _FirstText(on_text)
+
+# %% ../../nbs/50_pipeline.ipynb #f927313d
+@patch_to(RAGPipeline)
+def _answer(self, req: Request, records: list[StepRecord], start: float, trace_id: str) -> PipelineAnswer:
+    "The `PipelineAnswer` of a finished request (an empty one, carrying the error, when it failed)."
+    c = req.answer or Completion(text="", model=self.provider.model, provider=self.provider.name)
+    base = {f.name: getattr(c, f.name) for f in dataclasses.fields(Completion)}
+    a = PipelineAnswer(**base, question=req.question, request_id=uuid.uuid4().hex, trace_id=trace_id,
+                       scope=req.scope, route=self.route, cache=req.cache, cache_similarity=req.similarity,
+                       stale=req.stale, steps=records, upstream_calls=req.upstream_calls)
+    a.degraded = list(dict.fromkeys(req.degraded))
+    a.latency_ms = (time.perf_counter() - start) * 1000
+    if req.saved is not None:
+        a.saved_usd, a.saved_ms = req.saved.cost_usd, req.saved.latency_ms
+    if req.retrieval_failed:
+        a.path = (a.path or a.provider) + "+no-retrieval"
+    elif not req.sources and req.cache in ("off", "miss") and req.error is None and not req.stale:
+        a.path = f"{a.path} (no context above {self.config.min_retrieval_score})"
+    if isinstance(req.on_text, _FirstText):
+        a.ttft_ms = getattr(c, "ttft_ms", None) or req.on_text.first_ms
+    if req.error is not None:
+        a.error = _first_line(req.error)
+    return a
+
+@patch_to(RAGPipeline)
+def _record_call(self, c: Completion | None, error: BaseException | None, latency_ms: float, scope: str) -> None:
+    "Tell the observer about one model call (its completion or its error)."
+    if self.observer is not None:
+        self.observer.record_call(c, error=error, provider=self.provider.name, model=self.provider.model,
+                                  latency_ms=latency_ms, scope=scope, route=self.route)
 
 # %% ../../nbs/50_pipeline.ipynb #7c36d810
 @patch_to(RAGPipeline)
 def _repr_markdown_(self) -> str:
-    "How this pipeline retrieves and generates, as a short Markdown list."
+    "Its steps, how it retrieves and who generates, as a short Markdown list."
     settings = self.settings()
     model = self.provider.model or "the provider's default"
-    return (f"**RAGPipeline**\n\n"
+    off = {"cache": self.exact is None and self.semantic is None, "rerank": self.reranker is None}
+    off["cache_store"] = off["cache"]
+    steps = " → ".join(s.name + (" (off)" if off.get(s.name) else "") for s in self.steps)
+    return (f"**RAGPipeline**\n\n- steps: {steps}\n"
             f"- retrieve: `{settings['mode']}` search, top {settings['top_k']}, "
             f"cosine ≥ {settings['min_retrieval_score']}, filters: `{settings['filters']}`\n"
             f"- generate: `{self.provider.name}` / `{model}`")
+
+# %% ../../nbs/50_pipeline.ipynb #aa11bb02
+@patch_to(RAGPipeline)
+def for_thread(self) -> "RAGPipeline":
+    "A twin of this pipeline for another thread: its own store cursor, everything else shared."
+    import copy
+    twin = copy.copy(self)
+    twin.con = self.con.cursor()
+    return twin
+
+# %% ../../nbs/50_pipeline.ipynb #aa11bb05
+RUNTIME_DB = "runtime.duckdb"  # caches, breaker states, spans, cost ledger and request log, in the aiwb home
+
+def open_runtime(config: Config,  # Settings: the runtime store is `<home>/runtime.duckdb`
+                 wait_s: float = 10.0,  # How long to wait for another aiwb process that holds it
+                ):
+    "Open the runtime store for writing, waiting up to `wait_s` for another process to let go of it."
+    import duckdb
+    path = ensure_dir(config.home) / RUNTIME_DB
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), config={"autoinstall_known_extensions": False,
+                                                     "autoload_known_extensions": False})
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower() and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            holder = re.search(r"PID (\d+)", str(e))
+            who = f"process {holder.group(1)}" if holder else "another process"
+            raise StoreError(f"the runtime store {path} is held by {who}",
+                             hint="another aiwb command (chat, eval, demo) is using it: wait for it, or stop it") from None
+        except duckdb.Error as e:
+            raise StoreError(f"cannot open the runtime store {path}: {e}",
+                             hint="move the file aside (it holds only caches, logs and traces) and re-run") from None
+
+# %% ../../nbs/50_pipeline.ipynb #aa11bb06
+def _configured_caches(config: Config, runtime, steps: Sequence[str]) -> tuple:
+    "The exact and semantic caches `[cache]` turns on, in the runtime store (none without one)."
+    if runtime is None or "cache" not in steps:
+        return None, None
+    c = config.cache
+    exact = ExactCache(runtime, ttl=c.ttl_s) if c.exact else None
+    semantic = SemanticCache(runtime, threshold=c.semantic_threshold, ttl=c.ttl_s) if c.semantic else None
+    return exact, semantic
+
+def _configured_reranker(config: Config, steps: Sequence[str], provider):
+    "The reranker `[pipeline]` turns on, or None."
+    ps = config.pipeline
+    if not ps.rerank or "rerank" not in steps:
+        return None
+    from aiwb.orchestration.rerank import get_reranker
+    return get_reranker(ps.reranker, provider=provider if ps.reranker == "llm" else None)
+
+# %% ../../nbs/50_pipeline.ipynb #aa11bb07
+def build_pipeline(config: Config | None = None,  # Settings; default `load_config()`
+                   con=None,  # The corpus store; default `connect(config=config)`
+                   runtime=None,  # The runtime store (`open_runtime`); None: no caches, breakers start closed
+                   *,
+                   model: str | None = None,  # A configured model name; default `default_model`
+                   mode: str | None = None,  # Search mode; default `[pipeline] mode`
+                   filters: Any = None,  # Metadata filter; default `[pipeline] filters`
+                   scope: str | None = None,  # Caller partition; default `[cache] scope`
+                   observer=None,  # Records requests, model calls and spend (e.g. `aiwb.observability.Observer`)
+                   provider: Provider | None = None,  # Use this provider instead of the configured chain
+                   cache: bool = True,  # False: leave the cache steps out (the eval harness measures the system)
+                   clock: Callable[[], float] = time.monotonic,
+                   sleep: Callable[[float], None] = time.sleep,
+                  ) -> RAGPipeline:
+    "The composed system of `config`: the configured chain behind every step, caches and breakers in `runtime`."
+    from aiwb.reliability.routes import BreakerStore, build_router
+    config = config or load_config()
+    ps = config.pipeline
+    steps = [s for s in ps.steps if cache or s not in ("cache", "cache_store")]
+    if provider is None:
+        breakers = BreakerStore(runtime) if runtime is not None else None
+        spent = observer.spent_today if observer is not None else None
+        provider = build_router(config, model, spent_usd=spent, breaker_store=breakers, clock=clock, sleep=sleep)
+    exact, semantic = _configured_caches(config, runtime, steps)
+    return RAGPipeline(con, config, provider, mode=mode or ps.mode, filters=ps.filters if filters is None else filters,
+                       steps=steps, exact=exact, semantic=semantic,
+                       reranker=_configured_reranker(config, steps, provider), observer=observer,
+                       scope=config.cache.scope if scope is None else scope,
+                       route=(model or config.default_model) if config.models else "")
 
 # %% ../../nbs/50_pipeline.ipynb #81f6022e
 @dataclass

@@ -116,37 +116,49 @@ class ExactCache:
         self.ttl = ttl
         self.memory_size = memory_size
         self.clock = clock
-        self._mem: OrderedDict[str, tuple[float, Completion]] = OrderedDict()
+        self._mem: OrderedDict[str, tuple[float, Completion, float]] = OrderedDict()  # key -> (expires, answer, created)
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def _remember(self, key, expires_at, c) -> None:
+    def _remember(self, key, expires_at, c, created_at) -> None:
         "Keep `c` in the in-process LRU, evicting the least recently used entries beyond `memory_size`."
-        self._mem[key] = (expires_at, c)
+        self._mem[key] = (expires_at, c, created_at)
         self._mem.move_to_end(key)
         while len(self._mem) > self.memory_size:
             self._mem.popitem(last=False)
 
 # %% ../../nbs/34_cache.ipynb #dd702fa6
 @patch_to(ExactCache)
-def get(self, key: str) -> Completion | None:
-    "The cached completion for `key`, or None if absent or expired."
+def entry(self, key: str,
+          stale_ok: bool = False,  # Also return an expired entry (a stale answer when every route is down)
+         ) -> tuple[Completion, float] | None:
+    "The stored completion for `key` as it was first answered (its cost and latency), and its creation time."
     now = self.clock()
     with self._lock:
         item = self._mem.get(key)
-        if item is not None and item[0] > now:
+        if item is not None and (stale_ok or item[0] > now):
             self._mem.move_to_end(key)
-            self.hits += 1
-            return replace(item[1], path="cache:exact", cost_usd=0.0, latency_ms=0.0)
-        sql = "SELECT response, expires_at FROM cache_exact WHERE key = ? AND expires_at > ?"
-        row = self.con.execute(sql, [key, now]).fetchone()
+            return item[1], item[2]
+        sql = "SELECT response, expires_at, created_at FROM cache_exact WHERE key = ?"
+        row = self.con.execute(sql + ("" if stale_ok else " AND expires_at > ?"), [key] if stale_ok else [key, now])
+        row = row.fetchone()
         if row is None:
-            self.misses += 1
             return None
         c = completion_from_dict(json.loads(row[0]))
-        self._remember(key, row[1], c)
+        if row[1] > now:
+            self._remember(key, row[1], c, row[2])
+        return c, row[2]
+
+@patch_to(ExactCache)
+def get(self, key: str) -> Completion | None:
+    "The cached completion for `key` (path `cache:exact`, no cost, no latency), or None if absent or expired."
+    found = self.entry(key)
+    with self._lock:
+        if found is None:
+            self.misses += 1
+            return None
         self.hits += 1
-        return replace(c, path="cache:exact", cost_usd=0.0, latency_ms=0.0)
+    return replace(found[0], path="cache:exact", cost_usd=0.0, latency_ms=0.0)
 
 @patch_to(ExactCache)
 def put(self, key: str, c: Completion, model: str = "", corpus_version: str = "", ttl: float | None = None) -> None:
@@ -156,7 +168,7 @@ def put(self, key: str, c: Completion, model: str = "", corpus_version: str = ""
     with self._lock:
         self.con.execute("INSERT OR REPLACE INTO cache_exact VALUES (?, ?, ?, ?, ?, ?)",
                          [key, model or c.model, corpus_version, json.dumps(c.to_dict()), now, exp])
-        self._remember(key, exp, c)
+        self._remember(key, exp, c, now)
 
 @patch_to(ExactCache)
 def purge(self, corpus_version: str | None = None) -> int:
@@ -327,10 +339,12 @@ SEMANTIC_THRESHOLD = 0.87
 @dataclass
 class SemanticLookup:
     "The outcome of a semantic-cache lookup."
-    completion: Completion | None  # The cached answer, or None on a miss
+    completion: Completion | None  # The cached answer (path `cache:semantic`, no cost), or None on a miss
     cosine: float = 0.0  # Best cosine in scope
     matched: str = ""  # The cached question that was served
     rejected: list[tuple[str, float, str]] = field(default_factory=list)  # (question, cosine, reason) refused
+    original: Completion | None = None  # The answer as first served, with its cost and latency (what a hit saves)
+    created_at: float | None = None  # When the served entry was stored
 
 # %% ../../nbs/34_cache.ipynb #6d3da5db
 class SemanticCache:
@@ -371,7 +385,9 @@ class SemanticCache:
 
 # %% ../../nbs/34_cache.ipynb #a735c4aa
 @patch_to(SemanticCache)
-def lookup(self, question: str, ctx: CacheContext) -> SemanticLookup:
+def lookup(self, question: str, ctx: CacheContext,
+           stale_ok: bool = False,  # Also serve an expired entry (a stale answer when every route is down)
+          ) -> SemanticLookup:
     "The best verified cached answer to `question` among entries of the same context, with the evidence."
     import numpy as np
     scope, now = cache_key(ctx), self.clock()
@@ -386,17 +402,18 @@ def lookup(self, question: str, ctx: CacheContext) -> SemanticLookup:
         if sims[i] < self.threshold:
             break
         eid, cached_q, expires = meta[i]
-        if expires <= now:
+        if expires <= now and not stale_ok:
             continue
         reason = near_miss_reason(question, cached_q) if self.verify else ""
         if reason:
             out.rejected.append((cached_q, float(sims[i]), reason))
             continue
-        row = self.con.execute("SELECT response FROM cache_semantic WHERE id = ?", [eid]).fetchone()
+        row = self.con.execute("SELECT response, created_at FROM cache_semantic WHERE id = ?", [eid]).fetchone()
         if row is None:
             continue
         c = completion_from_dict(json.loads(row[0]))
         out.completion = replace(c, path="cache:semantic", cost_usd=0.0, latency_ms=0.0)
+        out.original, out.created_at = c, row[1]
         out.cosine, out.matched = float(sims[i]), cached_q
         return out
     return out
