@@ -11,8 +11,10 @@ import math
 import os
 import re
 import sys
+import time
 import traceback
 import warnings
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -21,10 +23,12 @@ from typing import Iterator, Sequence
 from .core import AiwbError, InputError, load_config
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'SUBCOMMANDS', 'default_data_dir', 'printable', 'store', 'cmd_choose',
-           'add_choose_parser', 'parse_meta', 'cmd_ingest', 'add_ingest_parser', 'parse_filter', 'filters_from_args',
-           'cmd_search', 'add_search_parser', 'cmd_index', 'add_index_parser', 'cmd_ask', 'add_ask_parser', 'cmd_chat',
-           'add_chat_parser', 'cmd_eval', 'add_eval_parser', 'cmd_demo', 'add_demo_parser', 'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'SUBCOMMANDS', 'default_data_dir', 'printable', 'store', 'system',
+           'cmd_choose', 'add_choose_parser', 'parse_meta', 'cmd_ingest', 'add_ingest_parser', 'parse_filter',
+           'filters_from_args', 'cmd_search', 'add_search_parser', 'cmd_index', 'add_index_parser', 'cmd_ask',
+           'add_ask_parser', 'cmd_chat', 'add_chat_parser', 'cmd_eval', 'add_eval_parser', 'cmd_demo',
+           'add_demo_parser', 'runtime_store', 'cmd_logs', 'add_logs_parser', 'cmd_trace', 'add_trace_parser',
+           'cmd_cost', 'add_cost_parser', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #12b53fa2
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -96,7 +100,8 @@ def _add_model_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--provider", default=None,
                     help="model provider: local (offline), anthropic or openai (default: the config's provider)")
     sp.add_argument("--model", default=None,
-                    help="model name sent to the provider (default: the config's model, else the provider's default)")
+                    help="a configured model name (with a [[models]] list in the config), else the model id sent to "
+                         "the provider (default: default_model, else the config's model)")
 
 # %% ../nbs/90_cli.ipynb #1b6c4a1c
 _MODE_EXTENSIONS = {"bm25": ("fts",), "hybrid": ("fts",), "hnsw": ("vss",)}  # what reading in each mode needs
@@ -134,6 +139,55 @@ def store(args: argparse.Namespace,  # The command line: `--config`, and `--prov
         if not empty_ok:
             _require_chunks(con, config)
         yield config, con
+    finally:
+        con.close()
+
+# %% ../nbs/90_cli.ipynb #333d0d5a
+def _config(args: argparse.Namespace):
+    """The config of a command: `--config`, then `--provider`/`--model`/`--top-k`. With a `[[models]]` list,
+    `--model` names one of them (it is not a model id), and `--provider` leaves the list for that provider alone."""
+    import dataclasses
+    config = load_config(args.config)
+    if not config.models:
+        return load_config(args.config, **_model_overrides(args))
+    if getattr(args, "provider", None):
+        flat = load_config(args.config, **_model_overrides(args))
+        return dataclasses.replace(flat, models=(), fallbacks={}, default_model="")
+    top_k = getattr(args, "top_k", None)
+    return load_config(args.config, top_k=top_k) if top_k else config
+
+def _model_name(args: argparse.Namespace, config) -> str | None:
+    "The configured model name `--model` picks (None: `default_model`), when the config has a `[[models]]` list."
+    return getattr(args, "model", None) if config.models else None
+
+@contextmanager
+def system(args: argparse.Namespace,  # The command line: `--config`, retrieval, model and cache options
+           command: str,  # What is asking: ask, chat, eval, demo (stored with every request)
+           cache: bool = True,  # False: leave the cache steps out (the eval measures the system, not the cache)
+           read_only: bool = True,  # Open the corpus store read-only (readers run side by side); False: for writing
+          ) -> Iterator[tuple]:
+    "The composed system of `args` as `(config, pipeline)`: stores, tracing and observer open for the block."
+    from aiwb.core import connect
+    from aiwb.observability import Observer, disable_tracing, enable_tracing
+    from aiwb.orchestration.pipeline import build_pipeline, open_runtime
+    flt = filters_from_args(getattr(args, "filter", None), getattr(args, "filter_json", None))
+    config = _config(args)
+    mode = getattr(args, "mode", None) or config.pipeline.mode
+    con = _open_store(config, mode) if read_only else connect(config=config)
+    try:
+        _require_chunks(con, config)
+        runtime = open_runtime(config)
+        try:
+            if config.tracing.enabled:
+                enable_tracing(runtime, sample_rate=config.tracing.sample_rate,
+                               otlp_endpoint=config.tracing.otlp_endpoint)
+            observer = Observer(runtime, command=command)
+            yield config, build_pipeline(config, con, runtime, model=_model_name(args, config), mode=mode,
+                                         filters=flt, scope=getattr(args, "scope", None), observer=observer,
+                                         cache=cache and not getattr(args, "no_cache", False))
+        finally:
+            disable_tracing()  # writes out every span
+            runtime.close()
     finally:
         con.close()
 
@@ -374,10 +428,10 @@ _FILTER_EPILOG = ("filters (each --filter is one comparison FIELD OP VALUE; seve
                   + "".join(f"  {ex:42s} {what}\n" for ex, what in _FILTER_EXAMPLES)
                   + "A filter that cannot be read exits with code 4.")
 
-def _add_retrieval_args(sp: argparse.ArgumentParser, default_mode: str = "vector") -> None:
+def _add_retrieval_args(sp: argparse.ArgumentParser, default_mode: str | None = "vector") -> None:
     "Add `--mode`, `--filter` and `--filter-json` to the sub-command `sp`."
     from aiwb.data.search import MODES
-    sp.add_argument("--mode", choices=MODES, default=default_mode, help=f"search mode (default: {default_mode})")
+    sp.add_argument("--mode", choices=MODES, default=default_mode, help=f"search mode (default: {default_mode or 'the config [pipeline] mode, vector'})")
     sp.add_argument("--filter", action="append", metavar="EXPR",
                     help="metadata filter, e.g. 'year>=2020' (repeat to AND; see below)")
     sp.add_argument("--filter-json", metavar="JSON", default=None, help="a filter as JSON, for OR and NOT (see below)")
@@ -463,42 +517,86 @@ def add_index_parser(sub: argparse._SubParsersAction) -> None:
     x.set_defaults(func=cmd_index)
 
 # %% ../nbs/90_cli.ipynb #92742fff
-def _show_completion(c, as_json: bool, indent: int | None = 2) -> None:
-    "Print a completion: JSON, or the answer, its sources and a dim line of model, latency, tokens and cost."
+def _show_completion(c, as_json: bool, indent: int | None = 2, streamed: str = "") -> None:
+    "Print an answer: JSON, or its text (unless it streamed), sources, what degraded, and a dim line of figures."
     if as_json:
         print(json.dumps(c.to_dict(), indent=indent, default=str))
         return
     out = _console()
-    out.print(_lit(c.text, newlines=True))
+    if not streamed:
+        out.print(_lit(c.text, newlines=True))
+    elif streamed != c.text:  # a stream cut and retried, or answered by a fallback: show the answer that counts
+        out.print("[dim]\n(the stream was interrupted and retried; the full answer:)[/dim]")
+        out.print(_lit(c.text, newlines=True))
     for s in c.sources:
         out.print(f"  [dim]source:[/dim] {_esc(s.metadata.get('name') or s.doc_id)} "
                   f"(chunk {_esc(s.chunk_id)}, score {s.score:.3f})")
+    for d in getattr(c, "degraded", []):
+        out.print(f"  [yellow]degraded:[/yellow] {_esc(d)}")
     cost = "unknown" if c.cost_usd is None else f"${c.cost_usd:.4f}"
     abstained = ", abstained" if c.abstained else ""
     out.print(f"  [dim]{_esc(c.provider)}/{_esc(c.model)}, {c.latency_ms:.0f} ms, "
               f"{c.usage.input_tokens}+{c.usage.output_tokens} tokens, cost {cost}{abstained}[/dim]")
+    if hasattr(c, "steps"):
+        out.print(f"  [dim]{_request_line(c)}[/dim]")
+
+def _request_line(a) -> str:
+    "Path, cache status (with what a hit saved), staleness, time to first token and trace id of one answer."
+    cache = a.cache + (f" {a.cache_similarity:.3f}" if a.cache_similarity is not None else "")
+    if a.cache in ("exact", "semantic") and a.saved_ms is not None:
+        cache += f", saved {a.saved_ms:.0f} ms" + (f" and ${a.saved_usd:.4f}" if a.saved_usd else "")
+    parts = [f"path {a.path}", f"cache {cache}"] + (["STALE"] if a.stale else [])
+    if a.ttft_ms is not None:
+        parts.append(f"first text {a.ttft_ms:.0f} ms")
+    parts.append(f"trace {a.trace_id[:12] or '-'} (request {a.request_id[:8]})")
+    return _esc(", ".join(parts))
+
+class _StreamPrinter:
+    "Write streamed text to the terminal as it arrives (control characters escaped), keeping what was written."
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        self.parts.append(text)
+        sys.stdout.write(printable(text, newlines=True))
+        sys.stdout.flush()
+
+    def text(self) -> str:
+        "Everything streamed so far; a newline ends the streamed line."
+        streamed = "".join(self.parts)
+        if streamed:
+            print()
+        return streamed
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    "Answer a question from the store with the configured provider (or `--provider`/`--model`)."
-    from aiwb.orchestration.pipeline import RAGPipeline
+    "Answer a question through the composed system (caches, retrieval, the configured chain, validation, tracing)."
     if not args.question.strip():
         raise InputError("the question is empty", hint='aiwb ask "What does the circuit breaker do?"')
-    flt = filters_from_args(args.filter, args.filter_json)
-    with store(args, read_mode=args.mode) as (config, con):
-        c = RAGPipeline(con, config, mode=args.mode, filters=flt).ask(args.question)
-    _show_completion(c, args.json)
+    printer = _StreamPrinter() if args.stream and not args.json else None
+    with system(args, "ask") as (config, rag):
+        answer = rag.ask(args.question, on_text=printer)
+    _show_completion(answer, args.json, streamed=printer.text() if printer else "")
     return EXIT_OK
 
 # %% ../nbs/90_cli.ipynb #c8948ab5
+def _add_system_args(sp: argparse.ArgumentParser) -> None:
+    "Add `--scope` and `--no-cache` to a command that runs the composed system."
+    sp.add_argument("--scope", default=None,
+                    help="caller partition (user or tenant id): cached answers are never shared across scopes "
+                         "(default: the config's [cache] scope)")
+    sp.add_argument("--no-cache", action="store_true", help="leave the cache steps out for this command")
+
 def add_ask_parser(sub: argparse._SubParsersAction) -> None:
     "Add `aiwb ask QUESTION` and its options to the sub-commands `sub`."
-    a = sub.add_parser("ask", help="answer a question from the store", epilog=_FILTER_EPILOG,
+    a = sub.add_parser("ask", help="answer a question through the whole system", epilog=_FILTER_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("question", help="the question, in quotes")
     a.add_argument("--top-k", type=_positive_int, default=None, help="chunks to retrieve (default: config top_k)")
-    _add_retrieval_args(a)
-    a.add_argument("--json", action="store_true", help="print the completion as JSON")
+    _add_retrieval_args(a, default_mode=None)
+    a.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    a.add_argument("--json", action="store_true", help="print the answer, its steps and figures as JSON")
     _add_model_args(a)
+    _add_system_args(a)
     a.set_defaults(func=cmd_ask)
 
 # %% ../nbs/90_cli.ipynb #c9c0b004
@@ -530,15 +628,12 @@ def _chat_one(rag, question: str, as_json: bool) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     "Answer questions one per line with the store, the embedding model and the provider kept warm."
-    from aiwb.orchestration.pipeline import RAGPipeline
-    flt = filters_from_args(args.filter, args.filter_json)
     tty = sys.stdin.isatty()
     if tty:
         import readline  # line editing and history for input(); imported only on a terminal (it can write escapes)
     first_error = EXIT_OK
-    with store(args, read_mode=args.mode) as (config, con):
+    with system(args, "chat") as (config, rag):
         try:
-            rag = RAGPipeline(con, config, mode=args.mode, filters=flt)
             if tty:
                 print(f"aiwb chat over {config.database}: {_CHAT_HELP}", file=sys.stderr)
             for question in _chat_lines(tty):
@@ -562,9 +657,10 @@ def add_chat_parser(sub: argparse._SubParsersAction) -> None:
     ch = sub.add_parser("chat", help="answer many questions in one warm session (a prompt, or questions on stdin)",
                         epilog=_FILTER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ch.add_argument("--top-k", type=_positive_int, default=None, help="chunks to retrieve (default: config top_k)")
-    _add_retrieval_args(ch)
+    _add_retrieval_args(ch, default_mode=None)
     ch.add_argument("--json", action="store_true", help="print one JSON completion per line")
     _add_model_args(ch)
+    _add_system_args(ch)
     ch.set_defaults(func=cmd_chat)
 
 # %% ../nbs/90_cli.ipynb #5c62b9cf
@@ -581,11 +677,10 @@ def _show_eval(obj) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     "Evaluate a golden set against the store, optionally gated."
     from aiwb.eval import run_eval_cli
-    with store(args) as (config, _):  # an empty store stops here, before the harness opens its own connection
-        pass
-    return run_eval_cli(args.golden, gate=args.gate, name=args.name, config=config, repeats=args.repeats,
-                        concurrency=args.concurrency, skip_bad=args.skip_bad, progress=not args.quiet,
-                        print_fn=_show_eval, as_json=args.json)
+    with system(args, "eval", cache=args.cache, read_only=False) as (config, rag):
+        return run_eval_cli(args.golden, gate=args.gate, name=args.name, config=config, repeats=args.repeats,
+                            concurrency=args.concurrency, skip_bad=args.skip_bad, progress=not args.quiet,
+                            print_fn=_show_eval, as_json=args.json, pipeline=rag)
 
 # %% ../nbs/90_cli.ipynb #372d1141
 _EVAL_EPILOG = ("exit codes: 0 every case ran and the gate passed; 1 the gate failed; 8 some cases raised an error\n"
@@ -605,6 +700,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--skip-bad", action="store_true", help="skip malformed golden lines instead of stopping")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--json", action="store_true", help="print one JSON report (run id, metrics, failed cases, gate)")
+    e.add_argument("--cache", action="store_true",
+                   help="keep the cache steps (by default an eval measures the system, never the cache)")
     _add_model_args(e)
     e.set_defaults(func=cmd_eval)
 
@@ -620,21 +717,111 @@ def _demo_summary(config, report, results) -> dict:
             "cost_usd": sum(r.completion.cost_usd or 0.0 for r in results)}
 
 def _demo_answer(r) -> dict:
-    "One checked demo answer as JSON: the question, the answer, whether it passed, its sources."
-    return {"id": r.case.id, "question": r.case.input, "answer": r.completion.text, "passed": r.passed,
-            "abstained": r.completion.abstained, "missing": r.missing,
+    "One checked demo answer as JSON: the question, the answer, whether it passed, its sources and its request."
+    a = r.completion
+    return {"id": r.case.id, "question": r.case.input, "answer": a.text, "passed": r.passed,
+            "abstained": a.abstained, "missing": r.missing,
             "sources": [{"doc_id": s.doc_id, "name": s.metadata.get("name") or s.doc_id, "chunk_id": s.chunk_id,
-                         "score": round(s.score, 4)} for s in r.completion.sources],
-            "latency_ms": round(r.completion.latency_ms, 1)}
+                         "score": round(s.score, 4)} for s in a.sources],
+            "latency_ms": round(a.latency_ms, 1), "cache": a.cache, "path": a.path, "trace_id": a.trace_id,
+            "steps": {s.name: s.status for s in a.steps}}
 
-def _print_demo(corpus: Path, config, report, results, summary: dict) -> None:
-    "Print the demo as a terminal shows it: each answer with PASS/FAIL and its sources, then the summary table."
+def _demo_cached(first: list, again: list) -> dict:
+    "What asking the golden questions a second time showed: cache hits and what they saved."
+    hits = [a for a in again if a.cache in ("exact", "semantic")]
+    med = lambda xs: round(sorted(xs)[len(xs) // 2], 2) if xs else None
+    return {"questions": len(again), "hits": len(hits), "exact": sum(a.cache == "exact" for a in hits),
+            "semantic": sum(a.cache == "semantic" for a in hits),
+            "first_median_ms": med([r.completion.latency_ms for r in first]),
+            "hit_median_ms": med([a.latency_ms for a in hits]),
+            "saved_ms": round(sum(a.saved_ms or 0.0 for a in hits), 1),
+            "saved_usd": sum(a.saved_usd or 0.0 for a in hits)}
+
+# %% ../nbs/90_cli.ipynb #d3a0c001
+_DEMO_REMOTE = """# written by `aiwb demo`: a configured remote chain on two local wire-protocol servers
+default_model = "claude"
+
+[[models]]
+name = "claude"
+provider = "anthropic"
+model = "claude-sonnet-4-5"
+base_url = "{primary}"
+api_key_env = "AIWB_DEMO_ANTHROPIC_KEY"
+timeout_s = 5
+retries = 1
+
+[[models]]
+name = "gpt"
+provider = "openai"
+model = "gpt-4o-mini"
+base_url = "{second}"
+api_key_env = "AIWB_DEMO_OPENAI_KEY"
+timeout_s = 5
+
+[[models]]
+name = "local"
+provider = "local"
+
+[fallbacks]
+claude = ["gpt", "local"]
+"""
+
+def _demo_remote(args: argparse.Namespace, questions: list[str]) -> dict:
+    "Ask `questions` through a configured anthropic → openai → local chain whose primary endpoint is down."
+    import secrets
+    from aiwb.providers.fakes import FaultSchedule, LocalLLMServer
+    keys = {v: f"sk-demo-{secrets.token_hex(12)}" for v in ("AIWB_DEMO_ANTHROPIC_KEY", "AIWB_DEMO_OPENAI_KEY")}
+    primary = LocalLLMServer(FaultSchedule(rates={"503": 1.0}), api_key=keys["AIWB_DEMO_ANTHROPIC_KEY"]).start()
+    second = LocalLLMServer(api_key=keys["AIWB_DEMO_OPENAI_KEY"]).start()
+    os.environ.update(keys)
+    try:
+        cfg_file = load_config(args.config).home / "demo-remote.toml"
+        cfg_file.write_text(_DEMO_REMOTE.format(primary=primary.url, second=second.url), encoding="utf-8")
+        ns = argparse.Namespace(**{**vars(args), "config": cfg_file, "no_cache": True, "model": None,
+                                   "provider": None, "top_k": None})
+        with system(ns, "demo") as (config, rag):
+            answers = [rag.ask(q) for q in questions]
+            breakers = {name: b.state for name, b in rag.provider.breakers.items()}
+        primary_calls = primary.requests
+    finally:
+        primary.stop()
+        second.stop()
+        for v in keys:
+            os.environ.pop(v, None)
+    return {"config": str(cfg_file), "primary_calls": primary_calls, "breakers": breakers,
+            "answers": [{"question": a.question, "answer": a.text, "path": a.path, "provider": a.provider,
+                         "model": a.model, "degraded": a.degraded, "upstream_calls": a.upstream_calls,
+                         "trace_id": a.trace_id} for a in answers]}
+
+# %% ../nbs/90_cli.ipynb #d3a0c002
+def _demo_logs(config, scope: str) -> dict:
+    "The `aiwb logs` summary of this demo's requests: counts by command, cache status and path; cost; p50 latency."
+    from aiwb.observability import request_log
+    from aiwb.orchestration.pipeline import open_runtime
+    runtime = open_runtime(config)
+    try:
+        rows = request_log(runtime, limit=1000, scope=scope)
+    finally:
+        runtime.close()
+    count = lambda key: dict(sorted(Counter(r[key] for r in rows).items()))
+    lat = sorted(r["latency_ms"] for r in rows)
+    return {"requests": len(rows), "by_command": count("command"), "by_cache": count("cache"),
+            "by_path": count("path"), "degraded": sum(bool(r["degraded"]) for r in rows),
+            "traced": sum(bool(r["trace_id"]) for r in rows), "cost_usd": sum(r["cost_usd"] or 0.0 for r in rows),
+            "p50_ms": round(lat[len(lat) // 2], 1) if lat else None}
+
+# %% ../nbs/90_cli.ipynb #d3a0c003
+def _print_demo(corpus: Path, config, report, results, summary: dict, cached: dict, remote: dict,
+                logs: dict) -> None:
+    "Print the demo as a terminal shows it: every layer's part, then the `aiwb logs` summary."
     from rich.table import Table
     out = _console()
-    out.print(f"[bold]aiwb demo[/bold]: offline RAG over {_esc(corpus)} "
-              "with all-MiniLM-L6-v2 + DuckDB + the extractive baseline")
+    out.print(f"[bold]aiwb demo[/bold]: the whole system offline over {_esc(corpus)} — all-MiniLM-L6-v2 + DuckDB, "
+              "caches, the reliability layer, tracing")
     out.print(f"ingest: {len(report.added)} added, {len(report.unchanged)} unchanged, "
               f"{report.chunks_written} chunks embedded → {_esc(config.database)}\n")
+    out.print("[bold]1. The golden questions[/bold] through cache → retrieve → rerank → generate → validate → "
+              "cache store, each request traced")
     for r in results:
         mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
         out.print(f"{mark} [bold]{_esc(r.case.id)}[/bold] {_esc(r.case.input)}")
@@ -642,33 +829,62 @@ def _print_demo(corpus: Path, config, report, results, summary: dict) -> None:
         srcs = ", ".join(f"{s.metadata.get('name') or s.doc_id} ({s.score:.2f})" for s in r.completion.sources)
         missing = "; missing: " + ", ".join(r.missing) if r.missing and not r.passed else ""
         out.print(f"     [dim]sources: {_esc((srcs or 'none') + missing)}[/dim]")
-    table = Table(title="summary")
-    table.add_column("metric")
+    out.print(f"\n[bold]2. The same questions again[/bold]: {cached['hits']} of {cached['questions']} served from "
+              f"the cache ({cached['exact']} exact, {cached['semantic']} semantic), median {cached['hit_median_ms']} ms "
+              f"instead of {cached['first_median_ms']} ms; saved {cached['saved_ms']:.0f} ms of work and "
+              f"${cached['saved_usd']:.4f}")
+    out.print("\n[bold]3. A configured remote chain[/bold] (claude → gpt → local on local wire-protocol servers), "
+              "its primary endpoint down:")
+    for a in remote["answers"]:
+        out.print(f"  {_esc(a['question'])}")
+        out.print(f"     → {_esc(a['provider'])}/{_esc(a['model'])} via [bold]{_esc(a['path'])}[/bold], "
+                  f"{a['upstream_calls']} upstream call(s)")
+        for d in a["degraded"]:
+            out.print(f"     [yellow]degraded:[/yellow] {_esc(d)}")
+    states = ", ".join(f"{_esc(k)}: {v}" for k, v in remote["breakers"].items())
+    out.print(f"  breakers: {states}; the primary was called {remote['primary_calls']} times")
+    table = Table(title="4. aiwb logs: this demo's requests")
+    table.add_column("what")
     table.add_column("value", justify="right")
-    for k, v in summary.items():
-        table.add_row(k.replace("_", " "), _lit(f"{v:.4f}" if isinstance(v, float) and k == "cost_usd" else str(v)))
+    for k in ("requests", "by_command", "by_cache", "by_path", "degraded", "traced", "cost_usd", "p50_ms"):
+        v = logs[k]
+        table.add_row(k.replace("_", " "), _lit(", ".join(f"{a}: {b}" for a, b in v.items())
+                                                if isinstance(v, dict) else str(v)))
     out.print()
     out.print(table)
-    out.print("[dim]The extractive baseline answers with one verbatim sentence; "
-              "a real model (set a provider key) writes fuller answers.[/dim]")
+    s = Table(title="summary")
+    s.add_column("metric")
+    s.add_column("value", justify="right")
+    for k, v in summary.items():
+        s.add_row(k.replace("_", " "), _lit(f"{v:.4f}" if isinstance(v, float) and k == "cost_usd" else str(v)))
+    out.print(s)
+    out.print("[dim]`aiwb logs`, `aiwb trace ID` and `aiwb cost` show these requests again. The extractive baseline "
+              "answers with one verbatim sentence; a real model (set a provider key) writes fuller answers.[/dim]")
 
+# %% ../nbs/90_cli.ipynb #d3a0c004
 def cmd_demo(args: argparse.Namespace) -> int:
-    "Ingest the bundled corpus and answer the golden questions, with sources and checks."
+    "Ingest the bundled corpus, then run the golden questions through the whole system, twice, and a remote chain."
     from aiwb.eval import load_cases
-    from aiwb.orchestration.pipeline import RAGPipeline, check_answer
+    from aiwb.orchestration.pipeline import check_answer
     from aiwb.data.store import ingest
     data = default_data_dir()
     corpus, golden = Path(args.corpus or data / "corpus"), Path(args.golden or data / "golden.jsonl")
     cases = load_cases(golden).cases  # a bad golden file fails before the store is opened
     with store(args, empty_ok=True) as (config, con):
         report = ingest(con, corpus, config, progress=not args.json)
-        rag = RAGPipeline(con, config)
+    scope = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # a fresh partition: the first round is cold
+    args = argparse.Namespace(**{**vars(args), "scope": scope, "mode": None, "filter": None, "filter_json": None,
+                                 "no_cache": False, "provider": None, "model": None, "top_k": None})
+    with system(args, "demo") as (config, rag):
         results = [check_answer(case, rag.ask(case.input)) for case in cases]
-    summary = _demo_summary(config, report, results)
+        again = [rag.ask(case.input) for case in cases]
+    remote = _demo_remote(args, [c.input for c in cases if not c.expect_abstain][:4])
+    summary, cached, logs = _demo_summary(config, report, results), _demo_cached(results, again), _demo_logs(config, scope)
     if args.json:
-        _print_json({"summary": summary, "answers": [_demo_answer(r) for r in results]})
+        _print_json({"summary": summary, "answers": [_demo_answer(r) for r in results], "cached": cached,
+                     "remote": remote, "logs": logs})
     else:
-        _print_demo(corpus, config, report, results, summary)
+        _print_demo(corpus, config, report, results, summary, cached, remote, logs)
     return EXIT_OK
 
 # %% ../nbs/90_cli.ipynb #af9a6486
@@ -680,9 +896,121 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--json", action="store_true", help="print JSON instead of tables")
     d.set_defaults(func=cmd_demo)
 
+# %% ../nbs/90_cli.ipynb #274791db
+@contextmanager
+def runtime_store(args: argparse.Namespace) -> Iterator[tuple]:
+    "The config of `args` and its runtime store (caches, breakers, spans, ledger, request log), as `(config, con)`."
+    from aiwb.orchestration.pipeline import open_runtime
+    config = _config(args)
+    con = open_runtime(config)
+    try:
+        yield config, con
+    finally:
+        con.close()
+
+def _cut(text: str | None, width: int) -> str:
+    "`text` on one line, cut to `width` characters."
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    "List recent requests: question, answer, model, path, what degraded, cache status, cost and latency."
+    from aiwb.observability import request_log
+    with runtime_store(args) as (_, con):
+        rows = request_log(con, args.limit, scope=args.scope, route=args.model, command=args.source,
+                           cache=args.cache, degraded=True if args.degraded else None,
+                           failed=True if args.failed else None)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    from rich.table import Table
+    table = Table(title=f"aiwb logs: the {len(rows)} most recent requests", show_lines=False)
+    for col, justify in (("time", "left"), ("request", "left"), ("command", "left"), ("question", "left"),
+                         ("answer", "left"), ("model", "left"), ("path", "left"), ("cache", "left"),
+                         ("degraded", "left"), ("cost", "right"), ("ms", "right")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for r in rows:
+        cost = "unknown" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
+        degraded = ("STALE; " if r["stale"] else "") + "; ".join(r["degraded"])
+        answer = f"error: {r['error']}" if r["error"] else r["answer"]
+        table.add_row(r["ts"][5:], r["request_id"][:8], r["command"], _lit(_cut(r["question"], 40)),
+                      _lit(_cut(answer, 40)), _lit(r["route"] or f"{r['provider']}/{r['model']}"),
+                      _lit(_cut(r["path"], 40)), _lit(r["cache"]), _lit(_cut(degraded, 50)), cost,
+                      f"{r['latency_ms']:.0f}")
+    _console().print(table)
+    return EXIT_OK
+
+def add_logs_parser(sub: argparse._SubParsersAction) -> None:
+    "Add `aiwb logs` and its options to the sub-commands `sub`."
+    lg = sub.add_parser("logs", help="recent requests: question, answer, model, path, degraded, cache, cost, latency")
+    lg.add_argument("--limit", "-n", type=_positive_int, default=20, help="how many, newest first (default 20)")
+    lg.add_argument("--scope", default=None, help="only this caller partition")
+    lg.add_argument("--model", default=None, help="only requests for this configured model name")
+    lg.add_argument("--command", dest="source", choices=("ask", "chat", "eval", "demo", "python"), default=None,
+                    help="only requests made by this command")
+    lg.add_argument("--cache", choices=("off", "miss", "exact", "semantic"), default=None,
+                    help="only this cache status")
+    lg.add_argument("--degraded", action="store_true", help="only degraded or stale answers")
+    lg.add_argument("--failed", action="store_true", help="only failed requests")
+    lg.add_argument("--json", action="store_true", help="print the rows as JSON")
+    lg.set_defaults(func=cmd_logs)
+
+# %% ../nbs/90_cli.ipynb #e4b0c002
+def cmd_trace(args: argparse.Namespace) -> int:
+    "Show one request's trace as a waterfall in the terminal."
+    from aiwb.observability import find_trace, trace_spans, trace_text
+    with runtime_store(args) as (_, con):
+        trace_id = find_trace(con, args.id)
+        spans = trace_spans(con, trace_id)
+    if args.json:
+        _print_json({"trace_id": trace_id, "spans": spans})
+        return EXIT_OK
+    out = _console()
+    out.print(f"[bold]trace {trace_id}[/bold]: {len(spans)} spans, {spans[0]['ms']:.1f} ms")
+    out.print(_lit(trace_text(spans), newlines=True))
+    for s in spans:
+        if s["status"] == "ERROR":
+            out.print(f"[red]error[/red] in {_esc(s['name'])}: {_esc(str(s['attributes'].get('detail', '')))}")
+    return EXIT_OK
+
+def add_trace_parser(sub: argparse._SubParsersAction) -> None:
+    "Add `aiwb trace ID` to the sub-commands `sub`."
+    t = sub.add_parser("trace", help="one request's spans as a waterfall")
+    t.add_argument("id", help="a trace id or request id from `aiwb logs` (6+ characters of it)")
+    t.add_argument("--json", action="store_true", help="print the spans as JSON")
+    t.set_defaults(func=cmd_trace)
+
+# %% ../nbs/90_cli.ipynb #e4b0c003
+def cmd_cost(args: argparse.Namespace) -> int:
+    "Spend from the cost ledger, by model, day, scope or provider."
+    from aiwb.observability import spend
+    by = [b.strip() for b in args.by.split(",") if b.strip()]
+    with runtime_store(args) as (_, con):
+        rows = spend(con, by)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    from rich.table import Table
+    table = Table(title=f"aiwb cost by {', '.join(by)}")
+    for col in (*by, "calls", "failed", "input tokens", "output tokens", "cost", "unknown cost"):
+        table.add_column(col, justify="left" if col in by else "right")
+    for r in rows:
+        table.add_row(*[_lit(str(r[b])) for b in by], str(r["calls"]), str(r["failed"]), str(r["input_tokens"]),
+                      str(r["output_tokens"]), f"${r['cost_usd']:.4f}", str(r["cost_unknown"]))
+    _console().print(table)
+    return EXIT_OK
+
+def add_cost_parser(sub: argparse._SubParsersAction) -> None:
+    "Add `aiwb cost` to the sub-commands `sub`."
+    c = sub.add_parser("cost", help="spend from the cost ledger, by model, day, scope or provider")
+    c.add_argument("--by", default="model", help="comma-separated groups: model, day, scope, provider (default model)")
+    c.add_argument("--json", action="store_true", help="print the rows as JSON")
+    c.set_defaults(func=cmd_cost)
+
 # %% ../nbs/90_cli.ipynb #b3c426e1
 SUBCOMMANDS = (add_demo_parser, add_choose_parser, add_ingest_parser, add_eval_parser, add_search_parser,
-               add_index_parser, add_ask_parser, add_chat_parser)  # `aiwb --help` lists them in this order
+               add_index_parser, add_ask_parser, add_chat_parser, add_logs_parser, add_trace_parser,
+               add_cost_parser)  # `aiwb --help` lists them in this order
 
 def build_parser() -> argparse.ArgumentParser:
     "The `aiwb` argument parser with its sub-commands (each added by its own `add_NAME_parser`)."

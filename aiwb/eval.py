@@ -439,8 +439,7 @@ class EvalTarget:
         p = getattr(self._local, "p", None)
         if p is None:
             base = self.pipeline
-            p = base if threading.current_thread() is threading.main_thread() else \
-                type(base)(base.con.cursor(), base.config, base.provider, mode=base.mode, filters=base.filters)
+            p = base if threading.current_thread() is threading.main_thread() else base.for_thread()
             self._local.p = p
         return p
 
@@ -884,6 +883,8 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
                  progress: bool = True,
                  print_fn: Callable[[Any], None] | None = None,  # Where tables go; default rich to stdout
                  as_json: bool = False,  # Print one JSON report (`eval_report`) instead of tables
+                 pipeline: RAGPipeline | None = None,  # The system to evaluate (its store holds the runs); default
+                                                       # `RAGPipeline(connect(config), config)`
                 ) -> int:
     "Run an eval from the command line; return the exit code (0, `GATE_FAILED`, `CASES_ERRORED` or the error's)."
     out = print_fn or print_table
@@ -894,14 +895,16 @@ def run_eval_cli(golden_path: str | Path,  # Golden set (.jsonl/.yaml)
             for s in rep.skipped:
                 out(f"skipped {s}")
         config = config or load_config()
-        con = connect(config=config)
+        con = pipeline.con if pipeline is not None else connect(config=config)
         try:
-            run_id = run_eval(rep.cases, EvalTarget(RAGPipeline(con, config)), con, name=name, repeats=repeats,
-                              concurrency=concurrency, progress=progress)
+            target = EvalTarget(pipeline if pipeline is not None else RAGPipeline(con, config))
+            run_id = run_eval(rep.cases, target, con, name=name, repeats=repeats, concurrency=concurrency,
+                              progress=progress)
             summary = summarize(con, run_id)
             failures = failed_cases(con, run_id)
         finally:
-            con.close()
+            if pipeline is None:
+                con.close()
     except AiwbError as e:
         out(f"error: {_redact(str(e))}")
         return e.exit_code

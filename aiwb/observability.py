@@ -17,9 +17,10 @@ from .core import Completion, migrate, patch_to, transaction
 from .trace import _STATE, SPAN_NAMES, current_ids, redact, redact_obj, set_attributes, span
 
 # %% auto #0
-__all__ = ['OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'DuckDBSpanExporter', 'enable_tracing', 'flush_tracing', 'disable_tracing',
-           'JsonFormatter', 'configure_logging', 'log_event', 'Metrics', 'Observer', 'instrument', 'waterfall',
-           'tracing_overhead']
+__all__ = ['OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'LOG_LIMIT_MAX', 'SPEND_GROUPS', 'DuckDBSpanExporter', 'enable_tracing',
+           'otlp_exporter', 'flush_tracing', 'disable_tracing', 'JsonFormatter', 'configure_logging', 'log_event',
+           'Metrics', 'Observer', 'instrument', 'waterfall', 'request_log', 'find_trace', 'trace_spans', 'trace_text',
+           'spend', 'tracing_overhead']
 
 # %% ../nbs/70_observability.ipynb #ef5de40d
 OBS_MIGRATIONS: list[tuple[str, str]] = [
@@ -49,6 +50,31 @@ OBS_MIGRATIONS: list[tuple[str, str]] = [
             abstained BOOLEAN,
             error VARCHAR
         );
+    """),
+    ("obs_002_requests", """
+        ALTER TABLE obs_ledger ADD COLUMN scope VARCHAR;   -- the caller's partition (user or tenant)
+        ALTER TABLE obs_ledger ADD COLUMN route VARCHAR;   -- the configured model name asked for
+        CREATE TABLE obs_requests (                        -- one row per request: the `aiwb logs` of aiwb
+            request_id VARCHAR PRIMARY KEY,
+            ts TIMESTAMP DEFAULT current_timestamp,
+            trace_id VARCHAR,                  -- its spans in obs_spans ('' when not traced)
+            command VARCHAR,                   -- ask | chat | eval | demo | python
+            scope VARCHAR,
+            question VARCHAR,                  -- redacted, at most 4,000 characters
+            answer VARCHAR,                    -- redacted, at most 4,000 characters
+            route VARCHAR, provider VARCHAR, model VARCHAR, path VARCHAR,
+            degraded JSON,                     -- what did not work, in words
+            cache VARCHAR,                     -- off | miss | exact | semantic
+            cache_similarity DOUBLE, stale BOOLEAN, abstained BOOLEAN,
+            input_tokens INTEGER, output_tokens INTEGER,
+            cost_usd DOUBLE,                   -- NULL: unknown
+            saved_usd DOUBLE,                  -- on a cache hit: what the first answer cost
+            latency_ms DOUBLE, ttft_ms DOUBLE, upstream_calls INTEGER,
+            steps JSON,                        -- [{name, status, ms, detail}]
+            sources JSON,                      -- [{chunk_id, doc_id, score}]
+            error VARCHAR                      -- why it failed, redacted
+        );
+        CREATE INDEX obs_requests_ts ON obs_requests(ts);
     """),
 ]
 
@@ -91,13 +117,18 @@ class DuckDBSpanExporter:
 def enable_tracing(con=None,  # Store spans here (None: only the extra exporters)
                    exporters: Sequence = (),  # Extra OpenTelemetry span exporters (e.g. OTLP)
                    service_name: str = "aiwb",
+                   sample_rate: float = 1.0,  # Share of requests (root spans) traced, 0–1
+                   otlp_endpoint: str = "",  # Also send spans to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318
                   ) -> None:
-    "Turn aiwb tracing on: spans go to DuckDB (batched, off the request path) and to `exporters`."
+    "Turn aiwb tracing on: spans go to DuckDB (batched, off the request path), to `exporters` and to OTLP."
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
     disable_tracing()
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    exporters = list(exporters) + ([otlp_exporter(otlp_endpoint)] if otlp_endpoint else [])
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
+                              sampler=ParentBased(TraceIdRatioBased(sample_rate)))
     if con is not None:
         _STATE.exporter = DuckDBSpanExporter(con)
         processor = BatchSpanProcessor(_STATE.exporter, schedule_delay_millis=500, max_queue_size=65536)
@@ -105,6 +136,12 @@ def enable_tracing(con=None,  # Store spans here (None: only the extra exporters
     for e in exporters:
         provider.add_span_processor(BatchSpanProcessor(e))
     _STATE.provider, _STATE.tracer = provider, provider.get_tracer("aiwb")
+
+def otlp_exporter(endpoint: str):
+    "An OTLP/HTTP span exporter to `endpoint` (the collector's base URL; `/v1/traces` is added when missing)."
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    url = endpoint.rstrip("/")
+    return OTLPSpanExporter(endpoint=url if url.endswith("/v1/traces") else url + "/v1/traces", timeout=5)
 
 def flush_tracing() -> None:
     "Write out every finished span now."
@@ -188,17 +225,32 @@ def percentile(self, q: float) -> float | None:
 
 # %% ../nbs/70_observability.ipynb #ab56e67d
 class Observer:
-    "Where layers report: a cost ledger in DuckDB and in-process metrics (thread-safe)."
+    "Where layers report: a cost ledger, a request log in DuckDB and in-process metrics (thread-safe)."
 
-    def __init__(self, con=None):
-        self.con, self.metrics, self._lock = con, Metrics(), threading.Lock()
+    def __init__(self,
+                 con=None,  # Where the ledger and request log go (the runtime store); None: metrics only
+                 command: str = "python",  # What made the requests: ask, chat, eval, demo, python
+                ):
+        self.con, self.command, self.metrics, self._lock = con, command, Metrics(), threading.Lock()
         if con is not None:
             migrate(con, OBS_MIGRATIONS)
+
+    def _write(self, sql: str, row: list) -> None:
+        "Run one INSERT on a cursor of the store, under the observer's lock."
+        with self._lock:
+            cur = self.con.cursor()
+            try:
+                cur.execute(sql, row)
+            finally:
+                cur.close()
 
 # %% ../nbs/70_observability.ipynb #9c7a68f0
 @patch_to(Observer)
 def record_call(self, c: Completion | None = None, error: BaseException | str | None = None,
-                provider: str = "", model: str = "", latency_ms: float | None = None) -> None:
+                provider: str = "", model: str = "", latency_ms: float | None = None,
+                scope: str = "",  # The caller's partition (user or tenant)
+                route: str = "",  # The configured model name asked for
+               ) -> None:
     "Count one model call (its completion, or the error it raised) and append it to the ledger."
     lat = c.latency_ms if c is not None else (latency_ms or 0.0)
     with self._lock:
@@ -216,14 +268,10 @@ def record_call(self, c: Completion | None = None, error: BaseException | str | 
         row = [current_ids().get("trace_id"), c.provider if c else provider, c.model if c else model,
                c.path if c else None, c.usage.input_tokens if c else None, c.usage.output_tokens if c else None,
                c.cost_usd if c else None,
-               lat, c.abstained if c else None, None if error is None else redact(error)]
-        with self._lock:
-            cur = self.con.cursor()
-            try:
-                cur.execute("""INSERT INTO obs_ledger (trace_id, provider, model, path, input_tokens, output_tokens,
-                               cost_usd, latency_ms, abstained, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", row)
-            finally:
-                cur.close()
+               lat, c.abstained if c else None, None if error is None else redact(error), scope, route]
+        self._write("""INSERT INTO obs_ledger (trace_id, provider, model, path, input_tokens, output_tokens,
+                       cost_usd, latency_ms, abstained, error, scope, route)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", row)
 
 # %% ../nbs/70_observability.ipynb #287aa270
 @patch_to(Observer)
@@ -263,50 +311,51 @@ def ledger(self, by: str = "provider, model") -> list[tuple]:
                                 count(*) - count(cost_usd) AS cost_unknown
                                 FROM obs_ledger GROUP BY ALL ORDER BY ALL""").fetchall()
 
+# %% ../nbs/70_observability.ipynb #8b6fb088
+_TEXT_MAX = 4000  # characters of a question or an answer kept in the request log
+
+def _clip(text: str | None) -> str:
+    "`text` redacted and cut to `_TEXT_MAX` characters."
+    text = redact(text or "")
+    return text if len(text) <= _TEXT_MAX else text[:_TEXT_MAX] + "…"
+
+@patch_to(Observer)
+def record_request(self, a) -> None:
+    "Append one finished request (an `aiwb.orchestration.pipeline.PipelineAnswer`) to the request log."
+    with self._lock:
+        self.metrics.cache_hits += a.cache in ("exact", "semantic")
+        self.metrics.cache_misses += a.cache == "miss"
+    if self.con is None:
+        return
+    steps = [{"name": s.name, "status": s.status, "ms": round(s.ms, 3), "detail": redact(s.detail)} for s in a.steps]
+    sources = [{"chunk_id": s.chunk_id, "doc_id": s.doc_id, "score": round(s.score, 4)} for s in a.sources]
+    row = [a.request_id, a.trace_id, self.command, a.scope, _clip(a.question), _clip(a.text), a.route, a.provider,
+           a.model, a.path, json.dumps(redact_obj(a.degraded)), a.cache, a.cache_similarity, a.stale, a.abstained,
+           a.usage.input_tokens, a.usage.output_tokens, a.cost_usd, a.saved_usd, a.latency_ms, a.ttft_ms,
+           a.upstream_calls, json.dumps(steps), json.dumps(sources), redact(a.error) or None]
+    self._write("""INSERT INTO obs_requests (request_id, trace_id, command, scope, question, answer, route, provider,
+                   model, path, degraded, cache, cache_similarity, stale, abstained, input_tokens, output_tokens,
+                   cost_usd, saved_usd, latency_ms, ttft_ms, upstream_calls, steps, sources, error)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", row)
+
+@patch_to(Observer)
+def spent_today(self, route: str) -> float:
+    "Dollars the ledger records for the configured model `route` since midnight (UTC), for its daily budget."
+    if self.con is None:
+        return 0.0
+    with self._lock:
+        cur = self.con.cursor()
+        try:
+            sql = "SELECT coalesce(sum(cost_usd), 0) FROM obs_ledger WHERE route = ? AND ts >= current_date"
+            return float(cur.execute(sql, [route]).fetchone()[0])
+        finally:
+            cur.close()
+
 # %% ../nbs/70_observability.ipynb #0d74eeb7
 def instrument(pipeline, observer: Observer | None = None):
-    "Wrap `pipeline`'s retrieve/ask and its provider's complete with spans, ledger and metrics; returns it."
-    retrieve, ask, complete = pipeline.retrieve, pipeline.ask, pipeline.provider.complete
-
-    def traced_retrieve(question):
-        with span(SPAN_NAMES["retrieve"], top_k=pipeline.config.top_k) as s:
-            hits = retrieve(question)
-            set_attributes(s, hits=len(hits), docs=[h.doc_id for h in hits])
-            return hits
-
-    def traced_complete(messages, **kw):
-        with span(SPAN_NAMES["generate"], provider=pipeline.provider.name, model=pipeline.provider.model) as s:
-            t0 = time.perf_counter()
-            try:
-                c = complete(messages, **kw)
-            except Exception as e:
-                if observer:
-                    observer.record_call(error=e, provider=pipeline.provider.name, model=pipeline.provider.model,
-                                         latency_ms=(time.perf_counter() - t0) * 1000)
-                raise
-            set_attributes(s, input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens,
-                           cost_usd=-1.0 if c.cost_usd is None else c.cost_usd, path=c.path, abstained=c.abstained)
-            if observer:
-                observer.record_call(c)
-            return c
-
-    def traced_ask(question):
-        with span(SPAN_NAMES["ask"], question=question) as s:
-            c = ask(question)
-            set_attributes(s, abstained=c.abstained, latency_ms=c.latency_ms)
-            return c
-
-    pipeline.retrieve, pipeline.ask = traced_retrieve, traced_ask
-    pipeline.provider = _Wrapped(pipeline.provider, traced_complete)
+    "Give `pipeline` an observer: its requests go to the request log, its model calls to the ledger; returns it."
+    pipeline.observer = observer
     return pipeline
-
-class _Wrapped:
-    "A provider whose `complete` is traced; everything else is the provider's own."
-    def __init__(self, inner, complete):
-        self._inner, self.complete = inner, complete
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
 
 # %% ../nbs/70_observability.ipynb #a6bbdfac
 def waterfall(con, trace_id: str | None = None):
@@ -330,6 +379,107 @@ def waterfall(con, trace_id: str | None = None):
     fig.update_layout(title=f"trace {trace_id[:12]}…", xaxis_title="ms since start", yaxis_autorange="reversed",
                       height=120 + 40 * len(rows), margin=dict(l=120, r=20, t=50, b=40))
     return fig
+
+# %% ../nbs/70_observability.ipynb #85ad3009
+LOG_LIMIT_MAX = 10_000  # most requests one `request_log` call returns
+
+def request_log(con, limit: int = 20, *, scope: str | None = None, route: str | None = None,
+                command: str | None = None, cache: str | None = None, degraded: bool | None = None,
+                failed: bool | None = None) -> list[dict]:
+    "Recent requests, newest first, as dicts (degraded, steps and sources decoded), filtered by the arguments."
+    from aiwb.core import InputError
+    if not 1 <= limit <= LOG_LIMIT_MAX:
+        raise InputError(f"limit must be between 1 and {LOG_LIMIT_MAX}, got {limit}", hint="e.g. --limit 20")
+    migrate(con, OBS_MIGRATIONS)
+    where, args = [], []
+    for column, value in (("scope", scope), ("route", route), ("command", command), ("cache", cache)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if degraded is not None:
+        where.append(("" if degraded else "NOT ") + "(json_array_length(degraded) > 0 OR stale)")
+    if failed is not None:
+        where.append("error IS " + ("NOT NULL" if failed else "NULL"))
+    sql = "SELECT * FROM obs_requests" + (" WHERE " + " AND ".join(where) if where else "")
+    cur = con.execute(sql + " ORDER BY ts DESC, request_id LIMIT ?", args + [limit])
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    for r in rows:
+        r["ts"] = r["ts"].isoformat(sep=" ", timespec="seconds")
+        for k in ("degraded", "steps", "sources"):
+            r[k] = json.loads(r[k]) if r[k] else []
+    return rows
+
+# %% ../nbs/70_observability.ipynb #95fa8b19
+def find_trace(con, ref: str) -> str:
+    "The trace id that `ref` names: a trace id, a request id, or a unique prefix (6+ characters) of either."
+    from aiwb.core import InputError
+    ref = (ref or "").strip().lower()
+    if len(ref) < 6 or not all(ch in "0123456789abcdef" for ch in ref):
+        raise InputError(f"{ref!r} is not a trace or request id",
+                         hint="copy one from `aiwb logs` (6 or more hex characters)")
+    migrate(con, OBS_MIGRATIONS)
+    found = {r[0] for r in con.execute("SELECT DISTINCT trace_id FROM obs_spans WHERE trace_id LIKE ? LIMIT 2",
+                                       [ref + "%"]).fetchall()}
+    found |= {r[0] for r in con.execute("""SELECT trace_id FROM obs_requests WHERE request_id LIKE ?
+                                           AND trace_id <> '' LIMIT 2""", [ref + "%"]).fetchall()}
+    if len(found) > 1:
+        raise InputError(f"{ref!r} matches more than one trace", hint="give more characters of the id")
+    if not found:
+        raise InputError(f"no trace {ref!r} in this store",
+                         hint="`aiwb logs` lists recent requests with their trace ids (a request not traced has none)")
+    return found.pop()
+
+def trace_spans(con, trace_id: str) -> list[dict]:
+    "The spans of one trace in start order: name, depth, offset and duration in ms, status, attributes."
+    rows = con.execute("""SELECT span_id, parent_id, name, start_ns, duration_ms, status, attributes FROM obs_spans
+                          WHERE trace_id = ? ORDER BY start_ns, span_id""", [trace_id]).fetchall()
+    if not rows:
+        return []
+    t0, depth, out = rows[0][3], {}, []
+    for sid, parent, name, start, ms, status, attrs in rows:
+        depth[sid] = depth.get(parent, -1) + 1
+        out.append({"name": name, "depth": depth[sid], "offset_ms": (start - t0) / 1e6, "ms": ms, "status": status,
+                    "attributes": json.loads(attrs) if attrs else {}})
+    return out
+
+# %% ../nbs/70_observability.ipynb #6198a9b1
+def trace_text(spans: list[dict], width: int = 40) -> str:
+    "A terminal waterfall of `trace_spans`: one line per span, indented by depth, a bar at its offset."
+    if not spans:
+        return "(no spans)"
+    total = max(s["offset_ms"] + s["ms"] for s in spans) or 1.0
+    label_w = max(len("  " * s["depth"] + s["name"]) for s in spans)
+    lines = []
+    for s in spans:
+        a = int(round(s["offset_ms"] / total * width))
+        b = max(a + 1, int(round((s["offset_ms"] + s["ms"]) / total * width)))
+        bar = " " * a + ("!" if s["status"] == "ERROR" else "█") * (b - a)
+        label = ("  " * s["depth"] + s["name"]).ljust(label_w)
+        lines.append(f"{label}  {bar.ljust(width)}  {s['ms']:9.1f} ms")
+    return "\n".join(lines)
+
+# %% ../nbs/70_observability.ipynb #564fff0c
+SPEND_GROUPS = {"model": "coalesce(nullif(route, ''), model)", "provider": "provider", "scope": "scope",
+                "day": "CAST(ts AS DATE)"}
+
+def spend(con, by: Sequence[str] = ("model",)) -> list[dict]:
+    "Calls, tokens, dollars (unknown costs counted apart) and failed calls in the ledger, grouped by `by`."
+    from aiwb.core import InputError
+    bad = [b for b in by if b not in SPEND_GROUPS]
+    if bad or not by:
+        raise InputError(f"cannot group spend by {', '.join(bad) or 'nothing'}",
+                         hint=f"group by any of: {', '.join(SPEND_GROUPS)}")
+    migrate(con, OBS_MIGRATIONS)
+    cols = ", ".join(f"{SPEND_GROUPS[b]} AS {b}" for b in by)
+    sql = f"""SELECT {cols}, count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+              coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost_usd), 0) AS cost_usd,
+              count(*) FILTER (WHERE cost_usd IS NULL AND error IS NULL) AS cost_unknown,
+              count(*) FILTER (WHERE error IS NOT NULL) AS failed
+              FROM obs_ledger GROUP BY ALL ORDER BY ALL"""
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, [str(v) if n == "day" else v for n, v in zip(names, r)])) for r in cur.fetchall()]
 
 # %% ../nbs/70_observability.ipynb #7ed43aca
 def tracing_overhead(pipeline, questions: Sequence[str], con=None, rounds: int = 3) -> dict[str, float]:

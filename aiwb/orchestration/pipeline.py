@@ -25,8 +25,8 @@ from ..reliability.chain import ReliableProvider
 
 # %% auto #0
 __all__ = ['PIPELINE_STEPS', 'COSINE_MODES', 'STEP_TYPES', 'RUNTIME_DB', 'StepRecord', 'PipelineAnswer', 'Request', 'Step',
-           'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'Validate', 'CacheStore', 'make_step', 'RAGPipeline',
-           'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
+           'BaseStep', 'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'Validate', 'CacheStore', 'make_step',
+           'RAGPipeline', 'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
 
 # %% ../../nbs/50_pipeline.ipynb #a1b2c3d4
 PIPELINE_STEPS = ("cache", "retrieve", "rerank", "generate", "validate", "cache_store")  # the canonical order
@@ -100,18 +100,30 @@ class Step(Protocol):
     "One step of a pipeline."
     name: str
 
+    def active(self, rag: "RAGPipeline") -> bool:
+        "False when the pipeline lacks what the step needs (no cache, no reranker): it is recorded `off`, untraced."
+        ...
+
     def run(self, rag: "RAGPipeline", req: Request) -> tuple[str, str]:
         "Do the step's work on `req`; return its status and a short detail."
         ...
 
+class BaseStep:
+    "What the canonical steps share: always active unless they say otherwise."
+    name = "step"
+
+    def active(self, rag: "RAGPipeline") -> bool:
+        return True
+
 # %% ../../nbs/50_pipeline.ipynb #d3e4f5a7
-class CacheLookup:
+class CacheLookup(BaseStep):
     "Serve a cached answer to the same request: exact first, then semantic."
     name = "cache"
 
+    def active(self, rag: RAGPipeline) -> bool:
+        return rag.exact is not None or rag.semantic is not None
+
     def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
-        if rag.exact is None and rag.semantic is None:
-            return "off", "no cache configured"
         req.ctx = rag.cache_context(req.scope)
         req.key, req.cache = cache_key(req.ctx, req.question), "miss"
         found = rag.exact.entry(req.key) if rag.exact else None
@@ -129,7 +141,7 @@ class CacheLookup:
         return "hit", f"semantic {look.cosine:.3f}"
 
 # %% ../../nbs/50_pipeline.ipynb #e4f5a6b8
-class Retrieve:
+class Retrieve(BaseStep):
     "The top-k chunks for the question, or none (degraded) when retrieval fails."
     name = "retrieve"
 
@@ -142,13 +154,14 @@ class Retrieve:
             return "degraded", type(e).__name__
         return "ok", f"{len(req.sources)} chunks, {rag.mode}"
 
-class Rerank:
+class Rerank(BaseStep):
     "Re-score the retrieved chunks with the pipeline's reranker (keep their order if it fails)."
     name = "rerank"
 
+    def active(self, rag: RAGPipeline) -> bool:
+        return rag.reranker is not None
+
     def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
-        if rag.reranker is None:
-            return "off", "no reranker configured"
         if not req.sources:
             return "skipped", "no chunks"
         try:
@@ -167,7 +180,7 @@ def _first_line(e: BaseException) -> str:
     return redact(str(e)).split("\n")[0]
 
 # %% ../../nbs/50_pipeline.ipynb #f5a6b7c9
-class Generate:
+class Generate(BaseStep):
     "Answer from the sources with the provider; a stale cached answer, labelled, when every route fails."
     name = "generate"
 
@@ -209,7 +222,7 @@ class Generate:
 # %% ../../nbs/50_pipeline.ipynb #a6b7c8da
 _CITED = re.compile(r"\[([0-9a-f]{16})\]")  # a chunk id as the providers cite it: 16 hex characters
 
-class Validate:
+class Validate(BaseStep):
     "Check the answer: not empty, cites and lists only the chunks it was given."
     name = "validate"
 
@@ -229,13 +242,16 @@ class Validate:
             return "failed", "; ".join(problems)
         return "ok", f"{len(c.sources)} sources"
 
-class CacheStore:
+class CacheStore(BaseStep):
     "Store a fresh, full answer in the caches (never a degraded, stale or abstained one)."
     name = "cache_store"
 
+    def active(self, rag: RAGPipeline) -> bool:
+        return rag.exact is not None or rag.semantic is not None
+
     def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
         if req.ctx is None:
-            return "off", "no cache configured"
+            return "skipped", "no cache lookup before it"
         c = req.answer
         if req.degraded or req.stale or c.abstained:
             return "skipped", "degraded or abstained answers are not cached"
@@ -367,6 +383,8 @@ def ask(self, question: str,
 @patch_to(RAGPipeline)
 def _run_step(self, step: Step, req: Request) -> StepRecord:
     "Run one step in its own span, timed; a step after a cache hit or a failed generation is skipped."
+    if not step.active(self):
+        return StepRecord(step.name, "off", 0.0, "not configured")
     if req.finished:
         why = "served from the cache" if req.error is None else "generation failed"
         return StepRecord(step.name, "skipped", 0.0, why)
