@@ -10,7 +10,7 @@ import re
 import string
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from ..core import Completion, InputError, Message, Source, Usage, patch_to
 from ..embeddings import count_tokens, embed
@@ -199,11 +199,16 @@ def score_sentences(self, question: str, sentences: list[str]) -> list[float]:
     return [a * max(c, 0.0) + (1 - a) * l + answer_type_bonus(question, s, d - q)
             for c, l, s, d in zip(cosine, lexical, sentences, docs)]
 
+# %% ../../nbs/21_extractive.ipynb #b23035f9
+ExtractiveBaseline.streams = True  # `complete(on_text=...)` receives the answer a word at a time
+
 # %% ../../nbs/21_extractive.ipynb #600c45d9
 @patch_to(ExtractiveBaseline)
 def complete(self, messages: list[Message], *, system: str | None = None,
              context: list[Source] | None = None, max_tokens: int = 512,
-             temperature: float = 0.0, timeout: float | None = None) -> Completion:
+             temperature: float = 0.0, timeout: float | None = None,
+             on_text: Callable[[str], None] | None = None,  # Receives the answer's words as they are written out
+            ) -> Completion:
     "Answer the last user message from `context` with one verbatim sentence, or abstain; it runs locally (no timeout)."
     start = time.perf_counter()
     question = last_user_message(messages)
@@ -218,6 +223,9 @@ def complete(self, messages: list[Message], *, system: str | None = None,
             src, sentence = candidates[best]
             text = extract_span(sentence, question) if self.answer == "span" else sentence
             used, abstained = [src], False
+    if on_text is not None:
+        for word in re.findall(r"\S+\s*", text):  # streamed the way a chat model streams: a word at a time
+            on_text(word)
     prompt = "\n".join([system or "", question] + [src.text for src in context])
     return Completion(text=text, model=self.model, provider=self.name,
                       usage=Usage(input_tokens=count_tokens(prompt), output_tokens=count_tokens(text)),

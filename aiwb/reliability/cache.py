@@ -456,11 +456,12 @@ def stored_corpus_version(con) -> str:
 
 # %% ../../nbs/34_cache.ipynb #e77db71c
 def provider_identity(provider) -> str:
-    "Name and model of `provider` (of every route, for a `ReliableProvider`), as a cache key part."
+    "Name, model and (for a remote one) endpoint of `provider` — of every route, for a `ReliableProvider`."
     routes = getattr(provider, "routes", None)
     if routes:
         return "[" + ", ".join(provider_identity(r) for r in routes) + "]"
-    return f"{getattr(provider, 'name', type(provider).__name__)}/{getattr(provider, 'model', '')}"
+    name = f"{getattr(provider, 'name', type(provider).__name__)}/{getattr(provider, 'model', '')}"
+    return f"{name}@{provider.endpoint}" if getattr(provider, "is_remote", False) else name
 
 # %% ../../nbs/34_cache.ipynb #8a820e1d
 class CachedAnswerer:
