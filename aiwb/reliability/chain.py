@@ -64,10 +64,12 @@ class RequestState:
     tried: list[str] = field(default_factory=list)  # Routes tried, in order, as "name:model"
     failures: list[str] = field(default_factory=list)  # Why each earlier route did not serve
     served: bool = False  # True once a route answered
+    last_error: BaseException | None = None  # The latest route failure, raised as is when the chain has one route
 
     def failed(self, p, e: BaseException) -> bool:
         "Record route `p`'s failure; True if the chain should stop (a request error fails the same everywhere)."
         self.failures.append(f"{p.name}:{p.model}: {type(e).__name__}: {e}".split("\n")[0])
+        self.last_error = e
         if is_transient(e) or isinstance(e, (CircuitOpenError, DeadlineExceeded)):
             return False
         return getattr(e, "status", None) not in (401, 403, 404)
@@ -230,8 +232,10 @@ def _request(self, req: RequestState):
             self.on_report(req.report)
 
 @patch_to(ReliableProvider)
-def _all_failed(self, req: RequestState) -> AllRoutesFailed:
-    "The error when no route served: each route's failure, and the upstream calls made."
+def _all_failed(self, req: RequestState) -> AiwbError:
+    "The error when no route served: each route's failure, and the upstream calls made (one route: its own error)."
+    if len(self.routes) == 1 and isinstance(req.last_error, AiwbError):
+        return req.last_error  # nothing to compare: the route's error says more (its endpoint, its hint, its code)
     msg = f"all {len(self.routes)} routes failed after {req.budget.used} upstream calls: " + "; ".join(req.failures)
     hint = "see each route's error; the circuit breakers will fail fast while endpoints stay down"
     return AllRoutesFailed(msg, hint=hint)
