@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .core import Completion, migrate, patch_to, transaction
-from .trace import _STATE, SPAN_NAMES, current_ids, redact, redact_obj, set_attributes, span
+from .trace import _STATE, SPAN_NAMES, LiteTracer, current_ids, redact, redact_obj, set_attributes, span
 
 # %% auto #0
 __all__ = ['OBS_MIGRATIONS', 'LATENCY_BUCKETS_MS', 'LOG_LIMIT_MAX', 'SPEND_GROUPS', 'DuckDBSpanExporter', 'enable_tracing',
@@ -90,7 +90,12 @@ class DuckDBSpanExporter:
         self.con, self._lock = con, threading.Lock()
 
     def export(self, spans: Sequence) -> Any:
+        "The `SpanExporter` method: write `spans`, and say whether that worked."
         from opentelemetry.sdk.trace.export import SpanExportResult
+        return SpanExportResult.SUCCESS if self.write(spans) else SpanExportResult.FAILURE
+
+    def write(self, spans: Sequence) -> bool:
+        "Insert `spans` (OpenTelemetry's or `aiwb.trace.LiteSpan`s) into `obs_spans` in one transaction."
         rows = [(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}",
                  f"{s.parent.span_id:016x}" if s.parent else None, s.name, s.start_time, s.end_time,
                  (s.end_time - s.start_time) / 1e6, s.status.status_code.name,
@@ -101,10 +106,10 @@ class DuckDBSpanExporter:
                 with transaction(cur):
                     cur.executemany("INSERT OR REPLACE INTO obs_spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             except Exception:
-                return SpanExportResult.FAILURE
+                return False
             finally:
                 cur.close()
-        return SpanExportResult.SUCCESS
+        return True
 
     def shutdown(self) -> None:
         "Nothing to release: the connection belongs to the caller."
@@ -121,6 +126,13 @@ def enable_tracing(con=None,  # Store spans here (None: only the extra exporters
                    otlp_endpoint: str = "",  # Also send spans to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318
                   ) -> None:
     "Turn aiwb tracing on: spans go to DuckDB (batched, off the request path), to `exporters` and to OTLP."
+    if not 0.0 <= sample_rate <= 1.0:
+        raise ValueError(f"sample_rate must be between 0 and 1, got {sample_rate}")
+    disable_tracing()
+    if con is not None and not exporters and not otlp_endpoint:  # only the store: no SDK to import
+        _STATE.exporter = DuckDBSpanExporter(con)
+        _STATE.provider = _STATE.tracer = LiteTracer(_STATE.exporter.write, sample_rate)
+        return
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor

@@ -6,14 +6,20 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
+import queue
+import random
 import re
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 # %% auto #0
 __all__ = ['REDACTED', 'SPAN_NAMES', 'register_secret', 'redact', 'redact_obj', 'tracing_enabled', 'span', 'set_attributes',
-           'current_ids']
+           'current_ids', 'LiteSpan', 'LiteTracer']
 
 # %% ../nbs/02_trace.ipynb #8e64666b
 REDACTED = "[REDACTED]"
@@ -142,11 +148,19 @@ def _redacted_span(name: str, attributes: dict[str, Any]):
         try:
             yield s
         except BaseException as e:
-            from opentelemetry.trace import Status, StatusCode
-            message = redact(str(e))
-            s.add_event("exception", {"exception.type": type(e).__name__, "exception.message": message})
-            s.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: {message}"))
+            if s is not None:
+                _mark_error(s, e)
             raise
+
+def _mark_error(s, e: BaseException) -> None:
+    "Record `e` on span `s` as an `exception` event and an ERROR status, its message redacted."
+    message = redact(str(e))
+    s.add_event("exception", {"exception.type": type(e).__name__, "exception.message": message})
+    if isinstance(s, LiteSpan):
+        s.status = _Status("ERROR", f"{type(e).__name__}: {message}")
+        return
+    from opentelemetry.trace import Status, StatusCode
+    s.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: {message}"))
 
 # %% ../nbs/02_trace.ipynb #3799ccda
 def set_attributes(s,  # The span `span` yielded (None for the no-op span)
@@ -160,6 +174,117 @@ def current_ids() -> dict[str, str]:
     "The current trace and span ids as hex, or {} outside a span."
     if _STATE.tracer is None:
         return {}
+    if isinstance(_STATE.tracer, LiteTracer):
+        current = _CURRENT.get()
+        ctx = current.context if isinstance(current, LiteSpan) else None
+        return {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"} if ctx else {}
     from opentelemetry import trace
     ctx = trace.get_current_span().get_span_context()
     return {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"} if ctx.is_valid else {}
+
+# %% ../nbs/02_trace.ipynb #6b8cd14c
+@dataclass(frozen=True)
+class _Context:
+    trace_id: int
+    span_id: int
+    is_valid: bool = True
+
+class _Code(str):
+    "A status code that, like OpenTelemetry's, has a `.name`."
+    @property
+    def name(self) -> str:
+        return str(self)
+
+@dataclass
+class _Status:
+    status_code: _Code
+    description: str = ""
+
+    def __post_init__(self):
+        self.status_code = _Code(self.status_code)
+
+@dataclass
+class LiteSpan:
+    "One finished or running span, shaped like an OpenTelemetry `ReadableSpan` where exporters look."
+    name: str
+    context: _Context
+    parent: _Context | None
+    attributes: dict = field(default_factory=dict)
+    start_time: int = field(default_factory=time.time_ns)
+    end_time: int = 0
+    events: list = field(default_factory=list)
+    status: _Status = field(default_factory=lambda: _Status("UNSET"))
+
+    def set_attributes(self, attributes: dict) -> None:
+        self.attributes.update(attributes)
+
+    def add_event(self, name: str, attributes: dict | None = None) -> None:
+        self.events.append((name, dict(attributes or {})))
+
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("aiwb_span", default=None)
+_UNSAMPLED = object()  # the current root was not sampled: its children record nothing either
+
+# %% ../nbs/02_trace.ipynb #f95cdbff
+class LiteTracer:
+    "A tracer without the OpenTelemetry SDK: spans nest by context, finished traces go to `export` off-thread."
+
+    def __init__(self,
+                 export,  # Called with a list of finished `LiteSpan`s, on the tracer's own thread
+                 sample_rate: float = 1.0,  # Share of root spans recorded
+                ):
+        self.export, self.sample_rate = export, sample_rate
+        self._queue: queue.Queue = queue.Queue()
+        self._pending: dict[int, list] = {}  # trace id -> its finished spans, until its root ends
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._drain, daemon=True, name="aiwb-trace-export")
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is not None:
+                    self.export(batch)
+            finally:
+                self._queue.task_done()
+            if batch is None:
+                return
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name: str, attributes: dict | None = None, **_):
+        "Open span `name` as the current one (a child of the current span), and close it on leaving the block."
+        parent = _CURRENT.get()
+        if parent is _UNSAMPLED or (parent is None and random.random() >= self.sample_rate):
+            token = _CURRENT.set(_UNSAMPLED)
+            try:
+                yield None
+            finally:
+                _CURRENT.reset(token)
+            return
+        trace_id = parent.context.trace_id if parent else random.getrandbits(128) or 1
+        s = LiteSpan(name, _Context(trace_id, random.getrandbits(64) or 1), parent.context if parent else None,
+                     dict(attributes or {}))
+        token = _CURRENT.set(s)
+        try:
+            yield s
+        finally:
+            s.end_time = time.time_ns()
+            _CURRENT.reset(token)
+            self._finish(s)
+
+    def _finish(self, s: LiteSpan) -> None:
+        "Keep a finished span with its trace; queue the whole trace for export when its root ends."
+        with self._lock:
+            self._pending.setdefault(s.context.trace_id, []).append(s)
+            if s.parent is None:
+                self._queue.put(self._pending.pop(s.context.trace_id))
+
+    def force_flush(self) -> bool:
+        "Wait until every queued trace is exported."
+        self._queue.join()
+        return True
+
+    def shutdown(self) -> None:
+        "Export what is queued and stop the export thread."
+        self._queue.put(None)
+        self._thread.join(timeout=10)

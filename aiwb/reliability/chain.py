@@ -232,13 +232,14 @@ def _request(self, req: RequestState):
             self.on_report(req.report)
 
 @patch_to(ReliableProvider)
-def _all_failed(self, req: RequestState) -> AiwbError:
-    "The error when no route served: each route's failure, and the upstream calls made (one route: its own error)."
-    if len(self.routes) == 1 and isinstance(req.last_error, AiwbError):
-        return req.last_error  # nothing to compare: the route's error says more (its endpoint, its hint, its code)
+def _all_failed(self, req: RequestState) -> AllRoutesFailed:
+    "The error when no route served: each route's failure, the upstream calls made; one route: its hint and code."
     msg = f"all {len(self.routes)} routes failed after {req.budget.used} upstream calls: " + "; ".join(req.failures)
     hint = "see each route's error; the circuit breakers will fail fast while endpoints stay down"
-    return AllRoutesFailed(msg, hint=hint)
+    err = AllRoutesFailed(msg, hint=hint)
+    if len(self.routes) == 1 and isinstance(req.last_error, AiwbError):  # its own fix and exit code say more
+        err.hint, err.exit_code = req.last_error.hint or hint, req.last_error.exit_code
+    return err
 
 # %% ../../nbs/33_chain.ipynb #df47a4fe
 @patch_to(ReliableProvider)
