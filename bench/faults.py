@@ -7,6 +7,10 @@ the whole table is a function of the seed:
   * sdk, built-in retry  - the SDK's own retries (max_retries=2, its default)
   * aiwb, one route      - ReliableProvider: tenacity retry + breaker, primary endpoint only
   * aiwb, fallback chain - primary -> second Anthropic endpoint -> OpenAI model, one shared call budget
+  * aiwb pipeline        - the composed system built from a config.toml (claude with an endpoint fallback, then
+                           gpt): every request goes cache -> retrieve -> generate -> validate -> cache store with
+                           tracing, request log and ledger on, run by the eval harness, which scores the degraded
+                           answers (fell back, degraded, error) with 95 % CIs
 
 Latency is *modelled* time, so it is reproducible: each upstream call costs a fixed time by what the server did
 (the model is printed under the table) plus the backoff waits, which aiwb takes on an injected clock. The servers
@@ -15,6 +19,7 @@ latency column is left empty.
 
     python bench/faults.py                   # 1,000 requests per configuration, seed 0
     python bench/faults.py --seed 1 --n 2000
+    python bench/faults.py --only pipeline     # just the composed pipeline's row
 """
 from __future__ import annotations
 
@@ -27,7 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiwb.core import AiwbError, Message  # noqa: E402
+import itertools  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+from aiwb.core import AiwbError, Message, connect, load_config  # noqa: E402
 from aiwb.providers.anthropic import AnthropicProvider  # noqa: E402
 from aiwb.providers.openai import OpenAIProvider  # noqa: E402
 from aiwb.reliability.breaker import CircuitBreaker  # noqa: E402
@@ -52,6 +61,9 @@ class Timed:
         self.p, self.server, self.clock = provider, server, clock
         self.name, self.model, self.endpoint = provider.name, provider.model, provider.endpoint
         self.is_remote = provider.is_remote
+
+    def __getattr__(self, name):  # anything else (route name, capabilities) is the wrapped provider's
+        return getattr(self.p, name)
 
     def complete(self, messages, *, timeout=None, **kw):
         n0 = len(self.server.log)
@@ -141,11 +153,99 @@ def run_aiwb(n, seed, outage, chain: bool):
                 transitions=" / ".join(str(v) for v in trans.values()))
 
 
+PIPELINE_CONFIG = """
+default_model = "claude"
+[[models]]
+name = "claude"
+provider = "anthropic"
+model = "claude-sonnet-4-20250514"
+base_url = "{primary}"
+fallback_base_urls = ["{second}"]
+api_key_env = "AIWB_BENCH_KEY"
+timeout_s = {timeout}
+retries = 2
+[[models]]
+name = "gpt"
+provider = "openai"
+model = "gpt-4o-mini"
+base_url = "{openai}/v1"
+api_key_env = "AIWB_BENCH_KEY"
+timeout_s = {timeout}
+retries = 2
+[fallbacks]
+claude = ["gpt"]
+[cache]
+exact = true
+[tracing]
+enabled = true
+"""
+
+
+def run_pipeline(n, seed, outage):
+    "The composed pipeline from a config file, driven by the eval harness, one request at a time in arrival order."
+    from aiwb.data.store import ingest
+    from aiwb.eval import EvalTarget, load_cases, run_eval, summarize
+    from aiwb.observability import Observer, disable_tracing, enable_tracing
+    from aiwb.orchestration.pipeline import GoldenCase, build_pipeline, open_runtime
+    srvs = servers(seed, outage)
+    home = tempfile.mkdtemp(prefix="aiwb-bench-faults-")
+    os.environ["AIWB_HOME"], os.environ["AIWB_BENCH_KEY"] = home, KEY
+    path = Path(home) / "config.toml"
+    path.write_text(PIPELINE_CONFIG.format(primary=srvs[0].url, second=srvs[1].url, openai=srvs[2].url,
+                                           timeout=REAL_TIMEOUT))
+    cfg = load_config(path)
+    con = connect(config=cfg)
+    ingest(con, ROOT / "data" / "corpus", cfg, progress=False)
+    runtime = open_runtime(cfg)
+    enable_tracing(runtime)
+    clk = FakeClock()
+    rag = build_pipeline(cfg, con, runtime, observer=Observer(runtime, command="python"), clock=clk, sleep=clk.sleep)
+    by_url = {srvs[0].url: srvs[0], srvs[1].url: srvs[1], srvs[2].url + "/v1": srvs[2]}
+    rag.provider.routes = [Timed(r, by_url[r.base_url], clk) for r in rag.provider.routes]
+    golden = load_cases(ROOT / "data" / "golden.jsonl").cases
+    answerable = [c for c in golden if not c.expect_abstain]
+    cases = [GoldenCase(id=f"r{i:04d}", input=f"{answerable[i % len(answerable)].input} (request {i})")
+             for i in range(n)]
+    evt, arrivals, outcomes = EvalTarget(rag, name="pipeline"), itertools.count(), []
+
+    def target(question):
+        i = next(arrivals)
+        set_outage(srvs[0], i, outage, seed)
+        clk.now = max(clk.now, i * ARRIVAL_GAP)
+        t0 = clk()
+        try:
+            out = evt(question)
+        except AiwbError:
+            outcomes.append(("transparent", None, (clk() - t0) * 1000))
+            raise
+        except Exception:
+            outcomes.append(("other", None, (clk() - t0) * 1000))
+            raise
+        outcomes.append(("ok", out[0], (clk() - t0) * 1000))
+        return out
+    target.config = evt.config
+    run_id = run_eval(cases, target, con, name="faults-pipeline", concurrency=1, progress=False)
+    disable_tracing()
+    summary = summarize(con, run_id)
+    answers = [a for kind, a, _ in outcomes if kind == "ok"]
+    fell_back = [a for a in answers if "→" in a.path]
+    calls = runtime.execute("SELECT sum(upstream_calls) FROM obs_requests").fetchone()[0]
+    assert calls == sum(len(s.log) for s in srvs), "upstream calls in the request log must match what the servers saw"
+    trans = " / ".join(str(len(b.transitions)) for b in rag.provider.breakers.values())
+    for s in srvs: s.stop()
+    con.close(); runtime.close()
+    return dict(ok=len(answers), transparent=sum(k == "transparent" for k, _, _ in outcomes),
+                other=sum(k == "other" for k, _, _ in outcomes), calls=calls, lat=[ms for *_, ms in outcomes],
+                fallback=len(fell_back), cost=sum(a.cost_usd or 0.0 for a in answers), transitions=trans,
+                labelled=sum(bool(a.degraded) for a in fell_back), summary=summary)
+
+
 def main():
     ap = argparse.ArgumentParser(description="fault-matrix benchmark")
     ap.add_argument("--n", type=int, default=1000, help="requests per configuration")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-sdk-retry", action="store_true", help="leave out the SDK built-in retry row (it sleeps for real: ~5 min)")
+    ap.add_argument("--only", choices=("pipeline",), default=None, help="run only this configuration")
     args = ap.parse_args()
     outage = (int(args.n * 0.3), int(args.n * 0.45))  # primary endpoint down for these request numbers
     t0 = time.time()
@@ -153,8 +253,9 @@ def main():
     for name, fn in [("sdk, no retries (baseline)", lambda: run_sdk(args.n, args.seed, outage, 0)),
                      ("sdk, built-in retry (x2)", None if args.skip_sdk_retry else lambda: run_sdk(args.n, args.seed, outage, 2)),
                      ("aiwb, one route", lambda: run_aiwb(args.n, args.seed, outage, chain=False)),
-                     ("aiwb, fallback chain", lambda: run_aiwb(args.n, args.seed, outage, chain=True))]:
-        if fn is None: continue
+                     ("aiwb, fallback chain", lambda: run_aiwb(args.n, args.seed, outage, chain=True)),
+                     ("aiwb pipeline (config)", lambda: run_pipeline(args.n, args.seed, outage))]:
+        if fn is None or (args.only and not name.startswith("aiwb pipeline")): continue
         t1 = time.time(); rows.append((name, fn()))
         print(f"  ran {name} in {time.time() - t1:.0f} s", file=sys.stderr)
     print(f"{args.n} requests per configuration, seed {args.seed}; faults per upstream call: "
@@ -167,6 +268,14 @@ def main():
         p99 = f"{pct(r['lat'], 0.99):.0f}" if r["lat"] else "-"
         print(f"{name:<28}{r['ok'] / n:>8.1%}{r['transparent'] / n:>11.1%}{r['other'] / n:>10.1%}{(r['ok'] + r['transparent']) / n:>7.0%}"
               f"{r['calls'] / n:>10.2f}{p50:>8}{p99:>8}{r['fallback']:>9}{r['transitions']:>21}{r['cost']:>10.4f}")
+    for name, r in rows:
+        if "summary" not in r: continue
+        m = r["summary"].metrics
+        stat = lambda k: str(m[k]) if k in m else "-"
+        print(f"\n{name}: {r['labelled']} of {r['fallback']} answers that fell back are labelled degraded; "
+              f"{r['calls'] / args.n:.2f} upstream calls per request (target <= 1.5)")
+        print(f"  the eval harness scores them (run {r['summary'].run_id}, mean [95% CI]): fell_back {stat('fell_back')}, "
+              f"degraded {stat('degraded')}, error {stat('error')}, answered {stat('answered')}")
     print(f"\nsum = success + transparent errors (aiwb errors that name every route's failure); 'other err' are raw SDK exceptions.")
     print("latency model (s per upstream call): " + ", ".join(f"{k} {v}" for k, v in COST.items()) + "; plus backoff waits.")
     print("breaker transitions: per endpoint (primary / second endpoint / openai).")
