@@ -448,8 +448,8 @@ class EvalTarget:
         p = self._mine()
         ranked: list[str] = []
         retrieve = p.retrieve
-        def recording(q):
-            hits = retrieve(q)
+        def recording(q, **kw):
+            hits = retrieve(q, **kw)
             ranked[:] = [h.doc_id for h in hits]
             return hits
         p.retrieve = recording  # this pipeline instance belongs to the calling thread

@@ -146,8 +146,10 @@ class Retrieve(BaseStep):
     name = "retrieve"
 
     def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
-        try:
-            req.sources = rag.retrieve(req.question)
+        reranks = rag.reranker is not None and any(s.name == "rerank" for s in rag.steps)
+        try:  # a reranker gets more candidates to choose the top_k from
+            req.sources = rag.retrieve(req.question, k=max(rag.rerank_candidates, rag.config.top_k)) if reranks \
+                else rag.retrieve(req.question)
         except Exception as e:  # any failure of the data layer: answer without context, and say so
             req.sources, req.retrieval_failed = [], True
             req.degraded.append(f"retrieval: {type(e).__name__}: {_first_line(e)} (answered without context)")
@@ -167,6 +169,7 @@ class Rerank(BaseStep):
         try:
             req.sources = rag.reranker.rerank(req.question, req.sources, top_k=rag.config.top_k)
         except Exception as e:
+            req.sources = req.sources[:rag.config.top_k]
             req.degraded.append(f"rerank: {type(e).__name__}: {_first_line(e)} (kept the retrieval order)")
             return "degraded", type(e).__name__
         return "ok", f"{rag.reranker.name}, {len(req.sources)} chunks"
@@ -287,6 +290,7 @@ class RAGPipeline:
                  exact: ExactCache | None = None,  # Exact-match cache (None: off)
                  semantic: SemanticCache | None = None,  # Semantic cache (None: off)
                  reranker=None,  # An `aiwb.orchestration.rerank.Reranker` (None: the rerank step is off)
+                 rerank_candidates: int = 20,  # With a reranker: chunks retrieved for it to re-score down to top_k
                  observer=None,  # Records every request and model call (e.g. `aiwb.observability.Observer`)
                  scope: str = "",  # Default caller partition; `ask(scope=...)` overrides it
                  system: str | None = None,  # System prompt
@@ -304,6 +308,7 @@ class RAGPipeline:
         self.provider = provider or get_provider(self.config.provider, model=self.config.model)
         self.steps = [make_step(s) for s in steps]
         self.exact, self.semantic, self.reranker, self.observer = exact, semantic, reranker, observer
+        self.rerank_candidates = rerank_candidates
         self.scope, self.system, self.max_tokens, self.route = scope, system, max_tokens, route
         self._local = threading.local()
         self._listen_to_reports()
@@ -342,16 +347,18 @@ def settings(self) -> dict:
 
 # %% ../../nbs/50_pipeline.ipynb #8d533186
 @patch_to(RAGPipeline)
-def retrieve(self, question: str) -> list:
+def retrieve(self, question: str,
+             k: int | None = None,  # How many chunks; default `top_k`
+            ) -> list:
     "Chunks for `question`: the top-k in `mode` that pass `filters` and clear `min_retrieval_score` (cosine)."
-    floor = self.config.min_retrieval_score
+    floor, k = self.config.min_retrieval_score, k or self.config.top_k
     if self.mode in COSINE_MODES:
-        hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters)
+        hits = search(self.con, question, k=k, mode=self.mode, filters=self.filters)
         return [h for h in hits if h.score >= floor]
     from aiwb.embeddings import embed, store_model
     from aiwb.data.search import cosine_of
     qvec = embed([question.strip()], model=store_model(self.con))[0]
-    hits = search(self.con, question, k=self.config.top_k, mode=self.mode, filters=self.filters, query_vector=qvec)
+    hits = search(self.con, question, k=k, mode=self.mode, filters=self.filters, query_vector=qvec)
     cos = cosine_of(self.con, [h.chunk_id for h in hits], qvec)
     return [h for h in hits if cos.get(h.chunk_id, -1.0) >= floor]
 
@@ -533,7 +540,8 @@ def build_pipeline(config: Config | None = None,  # Settings; default `load_conf
     exact, semantic = _configured_caches(config, runtime, steps)
     return RAGPipeline(con, config, provider, mode=mode or ps.mode, filters=ps.filters if filters is None else filters,
                        steps=steps, exact=exact, semantic=semantic,
-                       reranker=_configured_reranker(config, steps, provider), observer=observer,
+                       reranker=_configured_reranker(config, steps, provider),
+                       rerank_candidates=config.pipeline.rerank_candidates, observer=observer,
                        scope=config.cache.scope if scope is None else scope,
                        route=(model or config.default_model) if config.models else "")
 
