@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 # %% auto #0
-__all__ = ['CONFIG_BOUNDS', 'Role', 'MIGRATIONS', 'AiwbError', 'ConfigError', 'InputError', 'StoreError', 'DependencyError',
-           'aiwb_home', 'Config', 'config_keys', 'load_config', 'patch_to', 'Message', 'Usage', 'Source', 'Completion',
-           'stable_hash', 'interactive_figure', 'extension_file', 'transaction', 'migrate', 'ensure_dir', 'connect']
+__all__ = ['PIPELINE_STEPS', 'SEARCH_MODES', 'RERANKERS_KNOWN', 'SECTIONS', 'CONFIG_BOUNDS', 'Role', 'MIGRATIONS', 'AiwbError',
+           'ConfigError', 'InputError', 'StoreError', 'DependencyError', 'aiwb_home', 'ModelSpec', 'CacheSettings',
+           'TracingSettings', 'PipelineSettings', 'Config', 'config_keys', 'load_config', 'patch_to', 'Message',
+           'Usage', 'Source', 'Completion', 'stable_hash', 'interactive_figure', 'extension_file', 'transaction',
+           'migrate', 'ensure_dir', 'connect']
 
 # %% ../nbs/00_core.ipynb #bbaa8739
 class AiwbError(Exception):
@@ -61,10 +63,59 @@ def aiwb_home() -> Path:
     env = os.environ.get("AIWB_HOME", "").strip()
     return Path(env).expanduser() if env else Path.home() / ".aiwb"
 
+# %% ../nbs/00_core.ipynb #c0de5e02
+PIPELINE_STEPS = ("cache", "retrieve", "rerank", "generate", "validate", "cache_store")  # the canonical order
+SEARCH_MODES = ("vector", "ivf", "int8", "binary", "hnsw", "bm25", "hybrid")  # every mode `aiwb.data.search` has
+RERANKERS_KNOWN = ("maxsim", "fusion", "llm")  # the rerankers of `aiwb.orchestration.rerank`
+SECTIONS = ("models", "fallbacks", "cache", "tracing", "pipeline")  # the tables of config.toml
+
+@dataclass(frozen=True)
+class ModelSpec:
+    "One configured model: where it is, how to call it, what it may cost."
+    name: str  # The name requests and fallbacks use
+    provider: str  # local | anthropic | openai
+    model: str = ""  # Model id sent to the provider; empty: the provider's default
+    base_url: str = ""  # Endpoint; empty: the SDK's (or its environment variable's)
+    api_key_env: str = ""  # Name of the environment variable holding the key (never the key)
+    timeout_s: float = 30.0  # Seconds per attempt
+    retries: int = 2  # Retries after the first attempt
+    input_usd_per_mtok: float | None = None  # Price override, dollars per million input tokens
+    output_usd_per_mtok: float | None = None  # Price override, dollars per million output tokens
+    rpm: int | None = None  # Requests per minute this model may take
+    tpm: int | None = None  # Tokens per minute
+    budget_usd: float | None = None  # Dollars per day (UTC)
+    fallback_base_urls: tuple[str, ...] = ()  # The same model on other endpoints, tried in order
+
+@dataclass(frozen=True)
+class CacheSettings:
+    "The `[cache]` table."
+    exact: bool = True  # Serve an identical request from the exact cache
+    semantic: bool = False  # Serve a paraphrase from the semantic cache (one query embedding per lookup)
+    semantic_threshold: float = 0.87  # Lowest cosine of a semantic hit
+    ttl_s: float = 86400.0  # Seconds an entry is served fresh
+    scope: str = "default"  # Default caller partition
+
+@dataclass(frozen=True)
+class TracingSettings:
+    "The `[tracing]` table."
+    enabled: bool = True  # Spans of every request into the runtime store
+    sample_rate: float = 1.0  # Share of requests traced
+    otlp_endpoint: str = ""  # Also export to this OTLP/HTTP collector
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    "The `[pipeline]` table."
+    steps: tuple[str, ...] = PIPELINE_STEPS  # Which steps run (a subsequence of the canonical order)
+    mode: str = "vector"  # Search mode
+    rerank: bool = False  # Re-score the retrieved chunks
+    reranker: str = "maxsim"  # Which reranker
+    rerank_candidates: int = 20  # Chunks retrieved for the reranker to choose `top_k` from
+    filters: dict | None = None  # Metadata filter of every retrieval (the dict form of `aiwb.data.filters`)
+
 # %% ../nbs/00_core.ipynb #b020ed9f
 @dataclass
 class Config:
-    "Typed aiwb settings. Load with `load_config`; every field can be set in `config.toml` or as `AIWB_<KEY>`."
+    "Typed aiwb settings. Load with `load_config`: flat keys from `config.toml` or `AIWB_<KEY>`, tables from the file."
     home: Path = field(default_factory=aiwb_home)  # Directory for the database, extensions and config
     db_path: str = ""  # DuckDB file; empty means `<home>/aiwb.duckdb`
     provider: str = "local"  # Default LLM provider: the offline extractive baseline
@@ -78,6 +129,12 @@ class Config:
     max_line_bytes: int = 1_000_000  # Longest line of a text, Markdown or JSONL file (one JSONL record)
     max_metadata_bytes: int = 65_536  # Largest metadata of one document, as JSON
     embedding_precision: str = "fp32"  # Embedding model: "fp32" (exact) or "int8" (quantised, faster)
+    default_model: str = ""  # The configured model requests use; empty: the first of `models` (or provider/model)
+    models: tuple[ModelSpec, ...] = ()  # `[[models]]`: the named models
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # `[fallbacks]`: name -> names tried after it
+    cache: CacheSettings = field(default_factory=CacheSettings)  # `[cache]`
+    tracing: TracingSettings = field(default_factory=TracingSettings)  # `[tracing]`
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)  # `[pipeline]`
 
     @property
     def database(self) -> Path:
@@ -161,6 +218,150 @@ def _file_items(data: dict, file: Path) -> list[tuple[str, Any]]:
                           hint="write the settings under an [aiwb] header, or at the top level without one")
     return [(k, v) for k, v in data.items() if k != "aiwb"] + list(table.items())
 
+# %% ../nbs/00_core.ipynb #c0de5e03
+_SECTION_BOUNDS = {  # (table, key) -> (lowest, highest), inclusive
+    ("models", "timeout_s"): (0.001, 3600), ("models", "retries"): (0, 10), ("models", "rpm"): (1, 10**7),
+    ("models", "tpm"): (1, 10**10), ("models", "budget_usd"): (0, 10**7), ("models", "input_usd_per_mtok"): (0, 10**4),
+    ("models", "output_usd_per_mtok"): (0, 10**4), ("cache", "semantic_threshold"): (0.0, 1.0),
+    ("cache", "ttl_s"): (0.001, 10**9), ("tracing", "sample_rate"): (0.0, 1.0),
+    ("pipeline", "rerank_candidates"): (1, 200),
+}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+def _section_value(table: str, where: str, key: str, value: Any, typ: Any, origin: str) -> Any:
+    "`value` of `where.key` checked against its field type and bounds; a `ConfigError` naming it otherwise."
+    typ = str(typ)
+    kinds = {"str": str, "bool": bool, "int": int, "float": (int, float)}
+    base = typ.replace(" | None", "")
+    ok = (value is None and "None" in typ) if value is None else False
+    if value is not None:
+        if base.startswith("tuple[str") or base.startswith("dict"):
+            want = dict if base.startswith("dict") else list
+            ok = isinstance(value, want) and (want is dict or all(isinstance(v, str) for v in value))
+        else:
+            ok = isinstance(value, kinds[base]) and not (base != "bool" and isinstance(value, bool))
+    if not ok:
+        name = {"tuple[str, ...]": "a list of strings", "dict": "a table"}.get(base, base)
+        raise ConfigError(f"config key '{where}.{key}' must be {name}, got {type(value).__name__} {value!r} "
+                          f"(from {origin})", hint=f"see the [{table}] example in the README's Configuration")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{where}.{key}' must be a finite number, got {value!r} (from {origin})",
+                          hint=f"set {key} to a number")
+    low, high = _SECTION_BOUNDS.get((table, key), (None, None))
+    if low is not None and value is not None and not low <= value <= high:
+        raise ConfigError(f"config key '{where}.{key}' must be between {low} and {high}, got {value!r} (from {origin})",
+                          hint=f"set {key} between {low} and {high}")
+    if value is None:
+        return None
+    return tuple(value) if base.startswith("tuple") else float(value) if base == "float" else value
+
+def _table(cls: type, table: str, where: str, raw: Any, origin: str):
+    "An instance of the settings dataclass `cls` from the TOML table `raw` at `where`, every key checked."
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config key '{where}' must be a table, got {type(raw).__name__} {raw!r} (from {origin})",
+                          hint=f"write it as [{table}] with key = value lines (see the README's Configuration)")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(fields)}"
+            raise ConfigError(f"unknown config key '{where}.{key}' (from {origin})", hint=hint)
+    return cls(**{k: _section_value(table, where, k, v, fields[k].type, origin) for k, v in raw.items()})
+
+# %% ../nbs/00_core.ipynb #c0de5e04
+def _models(raw: Any, origin: str) -> tuple[ModelSpec, ...]:
+    "The `[[models]]` array: each table a `ModelSpec`, names unique, key variables named (never keys)."
+    if not isinstance(raw, list) or not all(isinstance(m, dict) for m in raw):
+        raise ConfigError(f"config key 'models' must be an array of tables (from {origin})",
+                          hint="write each model as a [[models]] table with name = ... and provider = ...")
+    specs = []
+    for i, m in enumerate(raw):
+        where = f"models[{i}]"
+        for need in ("name", "provider"):
+            if not isinstance(m.get(need), str) or not m[need].strip():
+                raise ConfigError(f"config key '{where}.{need}' is missing (from {origin})",
+                                  hint='every [[models]] table needs name = "..." and provider = "..."')
+        spec = _table(ModelSpec, "models", where, m, origin)
+        env = spec.api_key_env
+        if env and not _ENV_NAME.fullmatch(env):  # a key pasted where its variable's name belongs: never echo it
+            raise ConfigError(f"config key '{where}.api_key_env' must name an environment variable, and this value "
+                              f"does not look like one (from {origin})",
+                              hint="put the key in an environment variable and write its name here, "
+                                   'e.g. api_key_env = "ANTHROPIC_API_KEY"')
+        if spec.name in {s.name for s in specs}:
+            raise ConfigError(f"config key '{where}.name': the name {spec.name!r} is used twice (from {origin})",
+                              hint="give each [[models]] table its own name")
+        specs.append(spec)
+    return tuple(specs)
+
+def _fallbacks(raw: Any, names: set[str], origin: str) -> dict[str, tuple[str, ...]]:
+    "The `[fallbacks]` table: name -> the names tried after it; unknown names and cycles are errors."
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config key 'fallbacks' must be a table (from {origin})",
+                          hint='e.g. [fallbacks] then claude = ["gpt", "local"]')
+    out = {}
+    for name, chain in raw.items():
+        if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
+            raise ConfigError(f"config key 'fallbacks.{name}' must be a list of model names (from {origin})",
+                              hint=f'e.g. {name} = ["gpt", "local"]')
+        for n in [name, *chain]:
+            if n not in names:
+                raise ConfigError(f"config key 'fallbacks.{name}' names the unknown model {n!r} (from {origin})",
+                                  hint=f"configured models: {', '.join(sorted(names)) or 'none'}")
+        out[name] = tuple(chain)
+    for start in out:  # depth-first: a name met again on the path is a cycle
+        path, todo = [], [(start, 0)]
+        while todo:
+            node, depth = todo.pop()
+            del path[depth:]
+            if node in path:
+                cycle = " → ".join(path[path.index(node):] + [node])
+                raise ConfigError(f"config key 'fallbacks.{start}' makes a cycle: {cycle} (from {origin})",
+                                  hint="a model cannot fall back, directly or not, to itself")
+            path.append(node)
+            todo += [(n, depth + 1) for n in reversed(out.get(node, ()))]
+    return out
+
+def _pipeline(raw: Any, origin: str) -> PipelineSettings:
+    "The `[pipeline]` table: steps in the canonical order, a known mode and reranker."
+    p = _table(PipelineSettings, "pipeline", "pipeline", raw, origin)
+    unknown = [s for s in p.steps if s not in PIPELINE_STEPS]
+    if unknown or len(set(p.steps)) != len(p.steps) or list(p.steps) != sorted(p.steps, key=PIPELINE_STEPS.index):
+        what = f"unknown step {unknown[0]!r}" if unknown else "a step twice or out of order"
+        raise ConfigError(f"config key 'pipeline.steps' has {what} (from {origin})",
+                          hint=f"steps are a subsequence of: {', '.join(PIPELINE_STEPS)}")
+    if p.mode not in SEARCH_MODES:
+        raise ConfigError(f"config key 'pipeline.mode' must be a search mode, got {p.mode!r} (from {origin})",
+                          hint=f"use one of {', '.join(SEARCH_MODES)}")
+    if p.reranker not in RERANKERS_KNOWN:
+        raise ConfigError(f"config key 'pipeline.reranker' must be a reranker, got {p.reranker!r} (from {origin})",
+                          hint=f"use one of {', '.join(RERANKERS_KNOWN)}")
+    return p
+
+# %% ../nbs/00_core.ipynb #c0de5e05
+def _sections(tables: dict[str, Any], origin: str) -> dict[str, Any]:
+    "The `Config` fields of the tables `models`, `fallbacks`, `cache`, `tracing` and `pipeline`."
+    out: dict[str, Any] = {}
+    if "models" in tables:
+        out["models"] = _models(tables["models"], origin)
+    names = {m.name for m in out.get("models", ())}
+    if "fallbacks" in tables:
+        out["fallbacks"] = _fallbacks(tables["fallbacks"], names, origin)
+    if "cache" in tables:
+        out["cache"] = _table(CacheSettings, "cache", "cache", tables["cache"], origin)
+    if "tracing" in tables:
+        t = _table(TracingSettings, "tracing", "tracing", tables["tracing"], origin)
+        if t.otlp_endpoint and not re.match(r"https?://", t.otlp_endpoint):
+            raise ConfigError(f"config key 'tracing.otlp_endpoint' must be an http(s) URL, got {t.otlp_endpoint!r} "
+                              f"(from {origin})", hint='e.g. otlp_endpoint = "http://127.0.0.1:4318"')
+        out["tracing"] = t
+    if "pipeline" in tables:
+        raw = dict(tables["pipeline"]) if isinstance(tables["pipeline"], dict) else tables["pipeline"]
+        if isinstance(raw, dict) and "top_k" in raw:
+            out["top_k"] = raw.pop("top_k")  # the flat key, written where a reader looks for it
+        out["pipeline"] = _pipeline(raw, origin)
+    return out
+
 # %% ../nbs/00_core.ipynb #33dac1d4
 def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/config.toml` if it exists
                 env: dict[str, str] | None = None,  # Environment to read `AIWB_*` overrides from (default `os.environ`)
@@ -171,8 +372,12 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
     fields = {f.name: f for f in dataclasses.fields(Config)}
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
+    tables: dict[str, Any] = {}
 
     def put(key: str, value: Any, origin: str) -> None:
+        if key in SECTIONS:  # a table given from Python (e.g. `load_config(cache=CacheSettings(...))`)
+            values[key], origins[key] = value, origin
+            return
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(fields)}"
@@ -192,16 +397,33 @@ def load_config(path: str | Path | None = None,  # A TOML file; default `<home>/
             raise ConfigError(f"config file {file} is not valid TOML: {e}",
                               hint="fix the syntax; see https://toml.io") from None
         for key, value in _file_items(data, file):
-            put(key, value, f"config file {file}")
+            if key in SECTIONS:
+                tables[key] = value
+            else:
+                put(key, value, f"config file {file}")
     for name, value in env.items():
         if name.startswith("AIWB_") and name != "AIWB_HOME":
             key = name[5:].lower()
-            if key in fields:
+            if key in fields and key not in SECTIONS:
                 put(key, value, f"environment variable {name}")
     for key, value in overrides.items():
         put(key, value, "arguments")
+    sections = _sections(tables, f"config file {file}")
+    if "top_k" in sections:
+        if "top_k" in values:
+            raise ConfigError(f"config key 'top_k' is set twice: at the top and in [pipeline] (from config file {file})",
+                              hint="keep one of them")
+        put("top_k", sections.pop("top_k"), f"config file {file}")
+    values.update({k: v for k, v in sections.items() if k not in values})
     values.setdefault("home", home)
     config = Config(**values)
+    names = [m.name for m in config.models]
+    if config.default_model and config.default_model not in names:
+        raise ConfigError(f"config key 'default_model': {config.default_model!r} is not one of the [[models]] "
+                          f"(from {origins.get('default_model', 'defaults')})",
+                          hint=f"configured models: {', '.join(names) or 'none'}")
+    if names and not config.default_model:
+        config = dataclasses.replace(config, default_model=names[0])
     if config.chunk_overlap >= config.chunk_tokens:
         where = origins.get("chunk_overlap") or origins.get("chunk_tokens", "defaults")
         raise ConfigError(f"chunk_overlap ({config.chunk_overlap}) must be smaller than chunk_tokens "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..core import InputError, Source, StoreError
+from ..core import InputError, Source, StoreError, SEARCH_MODES
 from ..embeddings import EMBEDDING_DIM, embed, store_model
 from .filters import as_filter, check_filter, compile_filter
 from .vectors import CHUNK_METADATA, VectorIndex, index_version, vector_index
@@ -170,7 +170,7 @@ def linear_fusion(con,  # Open aiwb DuckDB connection
     return sorted(zip(cands, fused.tolist()), key=lambda t: (-t[1], t[0]))
 
 # %% ../../nbs/14_search.ipynb #81636402
-MODES = ("vector", "ivf", "int8", "binary", "hnsw", "bm25", "hybrid")
+MODES = SEARCH_MODES  # defined on the core floor, where `config.toml` is checked
 # The most chunks one search returns (and `HybridParams.depth` takes from each mode): a larger k is an InputError
 MAX_K = 1000
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from ..core import AiwbError, Completion, Config, InputError, Message, Source, StoreError, connect, load_config
-from ..core import ensure_dir, patch_to
+from ..core import PIPELINE_STEPS, ensure_dir, patch_to
 from ..trace import SPAN_NAMES, current_ids, redact, set_attributes, span
 from ..providers.base import Provider, get_provider
 from ..data.search import search
@@ -24,12 +24,11 @@ from ..reliability.cache import stored_corpus_version
 from ..reliability.chain import ReliableProvider
 
 # %% auto #0
-__all__ = ['PIPELINE_STEPS', 'COSINE_MODES', 'STEP_TYPES', 'RUNTIME_DB', 'StepRecord', 'PipelineAnswer', 'Request', 'Step',
-           'BaseStep', 'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'Validate', 'CacheStore', 'make_step',
-           'RAGPipeline', 'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
+__all__ = ['COSINE_MODES', 'STEP_TYPES', 'RUNTIME_DB', 'StepRecord', 'PipelineAnswer', 'Request', 'Step', 'BaseStep',
+           'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'Validate', 'CacheStore', 'make_step', 'RAGPipeline',
+           'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
 
 # %% ../../nbs/50_pipeline.ipynb #a1b2c3d4
-PIPELINE_STEPS = ("cache", "retrieve", "rerank", "generate", "validate", "cache_store")  # the canonical order
 COSINE_MODES = ("vector", "ivf", "int8", "binary", "hnsw")  # search modes whose scores are cosine similarities
 
 @dataclass
