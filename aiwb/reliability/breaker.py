@@ -134,3 +134,24 @@ async def acall(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         raise
     self.record(True, probe)
     return out
+
+# %% ../../nbs/31_breaker.ipynb #6a144a25
+@patch_to(CircuitBreaker)
+def to_state(self) -> dict:
+    "What this breaker knows, as JSON-ready data: state, consecutive failures, recent outcomes, seconds since opened."
+    with self._lock:
+        return {"state": self._state, "consecutive": self._consecutive, "outcomes": list(self._outcomes),
+                "opened_ago_s": self.clock() - self._opened_at if self._state != "closed" else None}
+
+@patch_to(CircuitBreaker)
+def from_state(self, state: dict, elapsed_s: float = 0.0) -> "CircuitBreaker":
+    "Take over `state` (from `to_state`, `elapsed_s` seconds ago); a probe in flight then is not in flight now."
+    with self._lock:
+        self._state = "open" if state["state"] == "half_open" else state["state"]
+        self._consecutive = int(state["consecutive"])
+        self._outcomes.clear()
+        self._outcomes.extend(bool(x) for x in state["outcomes"][-(self._outcomes.maxlen or 0):])
+        if state.get("opened_ago_s") is not None:
+            self._opened_at = self.clock() - state["opened_ago_s"] - elapsed_s
+        self._probe = False
+    return self

@@ -70,16 +70,16 @@ class RequestState:
         "Record route `p`'s failure; True if the chain should stop (a request error fails the same everywhere)."
         self.failures.append(f"{p.name}:{p.model}: {type(e).__name__}: {e}".split("\n")[0])
         self.last_error = e
-        if is_transient(e) or isinstance(e, (CircuitOpenError, DeadlineExceeded)):
+        if is_transient(e) or isinstance(e, (CircuitOpenError, DeadlineExceeded, LimitExceeded)):
             return False
         return getattr(e, "status", None) not in (401, 403, 404)
 
     @contextlib.contextmanager
     def refunds_refusal(self, p):
-        "Give back the upstream call counted for route `p` if its breaker refuses it (no call was made)."
+        "Give back the upstream call counted for route `p` if its breaker or its limits refuse it (no call was made)."
         try:
             yield
-        except CircuitOpenError:
+        except (CircuitOpenError, LimitExceeded):
             if p.is_remote:
                 self.budget.refund()
             raise
@@ -128,6 +128,11 @@ class ReliableProvider:
     def is_remote(self) -> bool:
         "Whether any route calls a network endpoint (and so may cost money)."
         return any(p.is_remote for p in self.routes)
+
+    @property
+    def streams(self) -> bool:
+        "Whether every route can stream its text to `on_text`."
+        return all(getattr(p, "streams", False) for p in self.routes)
 
     @property
     def endpoint(self) -> str:
@@ -242,15 +247,21 @@ def _all_failed(self, req: RequestState) -> AllRoutesFailed:
     return err
 
 # %% ../../nbs/33_chain.ipynb #df47a4fe
+def _route_policy(policy: RetryPolicy, p) -> RetryPolicy:
+    "The request's retry policy, with the attempts route `p` asks for in its optional `retry_attempts`."
+    attempts = getattr(p, "retry_attempts", None)  # a configured route's own retries (aiwb.reliability.routes)
+    return policy if attempts is None else replace(policy, attempts=attempts)
+
 @patch_to(ReliableProvider)
 def complete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
              max_tokens: int = 512, temperature: float = 0.0,
              timeout: float | None = None,  # Seconds for the whole request; default the retry policy's deadline
              user: str = "default",  # Whose rate limits and budgets apply
+             **options,  # Passed to every route's `complete` (e.g. `on_text` to stream, `response_schema`)
             ) -> Completion:
     "Answer through the first route that works, within the limits; raise a transparent error otherwise."
     req = self._begin(user, messages, system, context, max_tokens, timeout)
-    kw = dict(system=system, context=context, max_tokens=max_tokens, temperature=temperature)
+    kw = dict(system=system, context=context, max_tokens=max_tokens, temperature=temperature, **options)
     with self._request(req):
         for p, br, budget in self._routes(req):
             def attempt(timeout: float | None, p=p, br=br) -> Completion:
@@ -258,7 +269,7 @@ def complete(self, messages: list[Message], *, system: str | None = None, contex
                     return br.call(lambda: p.complete(messages, timeout=timeout, **kw))
             try:
                 with _route_span(req):
-                    c = retry_call(attempt, req.retry, budget=budget, deadline_at=req.deadline_at,
+                    c = retry_call(attempt, _route_policy(req.retry, p), budget=budget, deadline_at=req.deadline_at,
                                    clock=self.clock, sleep=self.sleep, rng=self._rng)
             except Exception as e:
                 if req.failed(p, e):
@@ -277,10 +288,10 @@ async def _acomplete(p, messages: list[Message], timeout: float | None, kw: dict
 @patch_to(ReliableProvider)
 async def acomplete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
                     max_tokens: int = 512, temperature: float = 0.0, timeout: float | None = None,
-                    user: str = "default") -> Completion:
+                    user: str = "default", **options) -> Completion:
     "The asyncio version of `complete`: providers' `acomplete` (or a worker thread), async backoff sleeps."
     req = self._begin(user, messages, system, context, max_tokens, timeout)
-    kw = dict(system=system, context=context, max_tokens=max_tokens, temperature=temperature)
+    kw = dict(system=system, context=context, max_tokens=max_tokens, temperature=temperature, **options)
     sleep = self.sleep if asyncio.iscoroutinefunction(self.sleep) else asyncio.sleep
     with self._request(req):
         for p, br, budget in self._routes(req):
@@ -289,7 +300,7 @@ async def acomplete(self, messages: list[Message], *, system: str | None = None,
                     return await br.acall(lambda: _acomplete(p, messages, timeout, kw))
             try:
                 with _route_span(req):
-                    c = await aretry_call(attempt, req.retry, budget=budget, deadline_at=req.deadline_at,
+                    c = await aretry_call(attempt, _route_policy(req.retry, p), budget=budget, deadline_at=req.deadline_at,
                                           clock=self.clock, sleep=sleep, rng=self._rng)
             except Exception as e:
                 if req.failed(p, e):
