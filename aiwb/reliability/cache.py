@@ -461,7 +461,8 @@ def provider_identity(provider) -> str:
     if routes:
         return "[" + ", ".join(provider_identity(r) for r in routes) + "]"
     name = f"{getattr(provider, 'name', type(provider).__name__)}/{getattr(provider, 'model', '')}"
-    return f"{name}@{provider.endpoint}" if getattr(provider, "is_remote", False) else name
+    endpoint = getattr(provider, "endpoint", "") if getattr(provider, "is_remote", False) else ""
+    return f"{name}@{endpoint}" if endpoint else name
 
 # %% ../../nbs/34_cache.ipynb #8a820e1d
 class CachedAnswerer:
