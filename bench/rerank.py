@@ -179,6 +179,8 @@ def tune(name: str, grid: list[tuple[str, object]], questions, cands, qrels) -> 
     "The grid entry with the best train nDCG@10 (printed as a table)."
     print(f"\n{name} variants on SciFact *train* ({len(questions)} claims), nDCG@10 / R@10")
     print("| variant | nDCG@10 | R@10 |\n|---|---|---|")
+    base = scifact_metrics({q: dedupe_docs([s.doc_id for s in cands[q]]) for q in questions}, qrels)
+    print(f"| no rerank | {np.mean(base['nDCG@10']):.4f} | {np.mean(base['R@10']):.4f} |")
     best, best_score = None, -1.0
     for label, r in grid:
         m = scifact_metrics(rerank_runs(r, questions, cands), qrels)
@@ -219,10 +221,10 @@ def scifact(args) -> None:
     enc = vecs.encode
     grid_ms = [(f"maxsim retrieval_weight={w} top_sentences={k}",
                 MaxSimReranker(retrieval_weight=w, top_sentences=k, encode=enc, cache_size=0))
-               for k in (1, 2) for w in (0.0, 0.25, 0.5, 1.0, 2.0)]
+               for k in (1, 2) for w in (0.0, 0.5, 1.0, 2.0, 4.0)]
     grid_fu = [(f"fusion lexical={lw} dense={dw} retrieval={rw}",
                 FusionReranker(lexical_weight=lw, dense_weight=dw, retrieval_weight=rw, encode=enc, cache_size=0))
-               for dw in (0.0, 1.0) for lw in (0.25, 0.5, 1.0) for rw in (0.5, 1.0, 2.0)]
+               for dw in (0.0, 1.0) for lw in (0.25, 0.5, 1.0) for rw in (1.0, 2.0, 4.0)]
     best_ms = tune("MaxSim", grid_ms, train_q, cands, train_qrels)
     best_fu = tune("Fusion", grid_fu, train_q, cands, train_qrels)
     print(f"\nchosen on train: {best_ms[0]}; {best_fu[0]}")
@@ -271,7 +273,7 @@ def squad(args) -> None:
     cands = {i: search(con, c.input, k=args.squad_candidates, mode="hybrid", query_vector=vecs.get(c.input.strip()))
              for i, c in enumerate(cases)}
     print(f"first stage: {len(cands)} hybrid searches (top {args.squad_candidates}) in {time.perf_counter() - t0:.0f} s")
-    gold = {i: {f"{d}.md" for d in c.relevant_docs} for i, c in enumerate(cases)}
+    gold = {i: {f"{d}.md" for d in c.relevant_docs} for i, c in enumerate(cases)}  # doc ids end in "<title>_<n>.md"
     qs = {i: c.input for i, c in enumerate(cases)}
     enc = vecs.encode
     systems = {f"hybrid top-{args.squad_candidates}, no rerank": None,
@@ -280,7 +282,8 @@ def squad(args) -> None:
                "+ maxsim retrieval_weight=0 (MaxSim alone)": MaxSimReranker(retrieval_weight=0.0, encode=enc, cache_size=0)}
     per = {}
     for name, r in systems.items():
-        ranked = {i: [s.doc_id for s in (cands[i] if r is None else r.rerank(qs[i], cands[i]))] for i in qs}
+        ranked = {i: dedupe_docs([Path(s.doc_id).name for s in (cands[i] if r is None else r.rerank(qs[i], cands[i]))])
+                  for i in qs}
         per[name] = {"recall@1": [float(ranked[i][:1] != [] and ranked[i][0] in gold[i]) for i in qs],
                      "recall@5": [float(bool(set(ranked[i][:5]) & gold[i])) for i in qs]}
     print_quality(f"SQuAD v1.1 dev-half ({len(qs)} questions, {len(docs)} paragraphs), gold-paragraph recall",

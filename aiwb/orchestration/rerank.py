@@ -151,7 +151,7 @@ class MaxSimReranker:
     "Sentence-level MaxSim: a candidate scores its best sentence's cosine to the question, fused with retrieval."
     name = "maxsim"
 
-    def __init__(self, retrieval_weight: float = 0.5,  # Weight of the z-scored retrieval score beside z(maxsim)
+    def __init__(self, retrieval_weight: float = 2.0,  # Weight of the z-scored retrieval score beside z(maxsim)
                  top_sentences: int = 1,  # Average of the best this many sentence cosines (1: the max)
                  model: str = MODEL_NAME,  # Embedding model id: use the store's (`store_model(con)`)
                  cache_size: int = 20_000,  # Sentence vectors kept between calls (0: none)
