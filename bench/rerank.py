@@ -128,7 +128,8 @@ def print_quality(title: str, per_query, metrics: list[str]) -> None:
 
 def scifact_metrics(runs: dict[str, list[str]], qrels) -> dict[str, list[float]]:
     qs = list(qrels)
-    return {"nDCG@10": [ndcg_at(runs[q], qrels[q], 10) for q in qs], "R@10": [recall_at(runs[q], qrels[q], 10) for q in qs]}
+    return {"nDCG@10": [ndcg_at(runs[q], qrels[q], 10) for q in qs],
+            "R@10": [recall_at(runs[q], qrels[q], 10) for q in qs]}
 
 
 def rerank_runs(reranker, questions: dict[str, str], cands: dict[str, list[Source]]) -> dict[str, list[str]]:
@@ -200,7 +201,8 @@ def scifact(args) -> None:
     _, train_q, train_qrels = load_beir(data, "train")
     t0 = time.perf_counter()
     rep = ingest_documents(con, docs, cfg, chunk=False)
-    print(f"SciFact store: {len(docs)} abstracts, {rep.chunks_embedded} embedded now, in {time.perf_counter() - t0:.0f} s")
+    print(f"SciFact store: {len(docs)} abstracts, {rep.chunks_embedded} embedded now, "
+          f"in {time.perf_counter() - t0:.0f} s")
     bm25_index(con, stemmer="porter")
     if args.limit:
         test_q = dict(list(test_q.items())[: args.limit])
@@ -230,8 +232,10 @@ def scifact(args) -> None:
     print(f"\nchosen on train: {best_ms[0]}; {best_fu[0]}")
 
     runs = {f"hybrid top-{args.candidates}, no rerank": {q: dedupe_docs([s.doc_id for s in cands[q]]) for q in test_q},
-            f"+ maxsim (library default: {MaxSimReranker()!r})": rerank_runs(MaxSimReranker(encode=enc, cache_size=0), test_q, cands),
-            f"+ fusion (library default: {FusionReranker()!r})": rerank_runs(FusionReranker(encode=enc, cache_size=0), test_q, cands),
+            f"+ maxsim (library default: {MaxSimReranker()!r})":
+                rerank_runs(MaxSimReranker(encode=enc, cache_size=0), test_q, cands),
+            f"+ fusion (library default: {FusionReranker()!r})":
+                rerank_runs(FusionReranker(encode=enc, cache_size=0), test_q, cands),
             f"+ {best_ms[0]} (train-best)": rerank_runs(best_ms[1], test_q, cands),
             f"+ {best_fu[0]} (train-best)": rerank_runs(best_fu[1], test_q, cands)}
     print_quality(f"SciFact test ({len(test_q)} claims), document level, first stage = train-chosen hybrid",
@@ -272,14 +276,16 @@ def squad(args) -> None:
     t0 = time.perf_counter()
     cands = {i: search(con, c.input, k=args.squad_candidates, mode="hybrid", query_vector=vecs.get(c.input.strip()))
              for i, c in enumerate(cases)}
-    print(f"first stage: {len(cands)} hybrid searches (top {args.squad_candidates}) in {time.perf_counter() - t0:.0f} s")
+    print(f"first stage: {len(cands)} hybrid searches (top {args.squad_candidates}) "
+          f"in {time.perf_counter() - t0:.0f} s")
     gold = {i: {f"{d}.md" for d in c.relevant_docs} for i, c in enumerate(cases)}  # doc ids end in "<title>_<n>.md"
     qs = {i: c.input for i, c in enumerate(cases)}
     enc = vecs.encode
     systems = {f"hybrid top-{args.squad_candidates}, no rerank": None,
                f"+ maxsim ({MaxSimReranker()!r})": MaxSimReranker(encode=enc, cache_size=0),
                f"+ fusion ({FusionReranker()!r})": FusionReranker(encode=enc, cache_size=0),
-               "+ maxsim retrieval_weight=0 (MaxSim alone)": MaxSimReranker(retrieval_weight=0.0, encode=enc, cache_size=0)}
+               "+ maxsim retrieval_weight=0 (MaxSim alone)":
+                   MaxSimReranker(retrieval_weight=0.0, encode=enc, cache_size=0)}
     per = {}
     for name, r in systems.items():
         ranked = {i: dedupe_docs([Path(s.doc_id).name for s in (cands[i] if r is None else r.rerank(qs[i], cands[i]))])

@@ -15,13 +15,17 @@ QUESTION = "At what temperature does water boil at sea level?"
 
 
 def candidates() -> list[Source]:
-    "Retrieval order puts the answering passage (c3, its second sentence) last, behind two that only share words."
-    return [Source("c1", "coast.md", "Sea level is rising along many coasts. Tide gauges measure the level of the "
-                                     "water every hour.", 0.61, {"name": "coast.md"}),
-            Source("c2", "heat.md", "Temperature records were broken this summer. Level crossings were closed "
-                                    "because the rails expanded.", 0.60, {"name": "heat.md"}),
-            Source("c3", "water.md", "The kettle was a gift. At sea level, pure water boils at 100 degrees Celsius, "
-                                     "and at a lower temperature on a mountain.", 0.59, {"name": "water.md"})]
+    "Retrieval puts a passage that only shares words with the question first, the answer (c2, 2nd sentence) second."
+    texts = [("coast.md", "Sea level is rising along many coasts. Tide gauges measure the level of the water "
+                          "every hour."),
+             ("water.md", "The kettle was a gift. At sea level, pure water boils at 100 degrees Celsius, and at a "
+                          "lower temperature on a mountain."),
+             ("heat.md", "Temperature records were broken this summer. Level crossings were closed because the rails "
+                         "expanded."),
+             ("rain.md", "Rain water is collected in tanks. The tanks are cleaned every spring."),
+             ("ocean.md", "The ocean covers most of the planet. Its surface temperature varies with the seasons."),
+             ("tea.md", "Green tea is brewed below boiling. A thermometer helps.")]
+    return [Source(f"c{i + 1}", d, t, round(0.62 - 0.01 * i, 2), {"name": d}) for i, (d, t) in enumerate(texts)]
 
 
 class Scripted:
@@ -41,25 +45,25 @@ def test_offline_rerankers_lift_the_answer(name):
     cands = candidates()
     before = copy.deepcopy(cands)
     out = get_reranker(name).rerank(QUESTION, cands)
-    assert [s.chunk_id for s in out][0] == "c3", [(s.chunk_id, s.score) for s in out]
+    assert [s.chunk_id for s in out][0] == "c2", [(s.chunk_id, s.score) for s in out]
     assert cands == before  # scores, texts and metadata dicts untouched
     assert all(a is not b for a in out for b in cands)  # new Source objects
     top = out[0]
-    assert top.metadata["retrieval_score"] == 0.59 and top.metadata["retrieval_rank"] == 3
+    assert top.metadata["retrieval_score"] == 0.61 and top.metadata["retrieval_rank"] == 2
     assert top.metadata["rerank"] == name and top.metadata["name"] == "water.md"
     assert [s.score for s in out] == sorted((s.score for s in out), reverse=True)
 
 
 def test_maxsim_alone_and_top_k():
     out = MaxSimReranker(retrieval_weight=0.0).rerank(QUESTION, candidates(), top_k=1)
-    assert [s.chunk_id for s in out] == ["c3"]
+    assert [s.chunk_id for s in out] == ["c2"]
     assert 0.5 < out[0].metadata["maxsim"] <= 1.0  # the answering sentence's cosine
 
 
 def test_retrieval_weight_can_keep_the_retrieval_order():
     "With the retrieval score weighted far above MaxSim, the first-stage order comes back: the fusion is real."
     out = MaxSimReranker(retrieval_weight=100.0).rerank(QUESTION, candidates())
-    assert [s.chunk_id for s in out] == ["c1", "c2", "c3"]
+    assert [s.chunk_id for s in out] == ["c1", "c2", "c3", "c4", "c5", "c6"]
 
 
 def test_bounds_and_bad_input():
@@ -93,9 +97,9 @@ def test_registry_and_unknown_name():
 def test_llm_reranker_follows_a_ranking():
     p = Scripted("Passage 3 answers it.\n3, 1")
     out = LLMReranker(p).rerank(QUESTION, candidates())
-    assert [s.chunk_id for s in out] == ["c3", "c1", "c2"]  # c2, left out by the model, follows in retrieval order
-    assert out[0].metadata["rerank"] == "llm" and out[0].metadata["retrieval_score"] == 0.59
-    assert "[3] The kettle was a gift." in p.prompts[0] and QUESTION in p.prompts[0]
+    assert [s.chunk_id for s in out] == ["c3", "c1", "c2", "c4", "c5", "c6"]  # the rest follow in retrieval order
+    assert out[0].metadata["rerank"] == "llm" and out[0].metadata["retrieval_score"] == 0.60
+    assert "[2] The kettle was a gift." in p.prompts[0] and QUESTION in p.prompts[0]
 
 
 def test_parse_ranking_formats():
@@ -112,7 +116,7 @@ def test_llm_reranker_falls_back_on_the_fake_servers_reply(server):
         out = LLMReranker(provider).rerank(QUESTION, candidates(), top_k=2)
         assert [s.chunk_id for s in out] == ["c1", "c2"]
         assert all(s.metadata["rerank"].startswith("fallback: unparsable reply: 'You asked:") for s in out)
-        assert [s.score for s in out] == [0.61, 0.60]
+        assert [s.score for s in out] == [0.62, 0.61]
     assert server.requests == 2
 
 
@@ -120,7 +124,7 @@ def test_llm_reranker_falls_back_on_the_fake_servers_reply(server):
 def test_llm_reranker_falls_back_on_provider_errors(server, fault):
     server.enqueue(fault)
     out = LLMReranker(AnthropicProvider(base_url=server.url, api_key=KEY, timeout=5.0)).rerank(QUESTION, candidates())
-    assert [s.chunk_id for s in out] == ["c1", "c2", "c3"]
+    assert [s.chunk_id for s in out] == ["c1", "c2", "c3", "c4", "c5", "c6"]
     label = out[0].metadata["rerank"]
     assert label.startswith("fallback: ProviderError") and KEY not in label
 
@@ -138,5 +142,5 @@ def test_rerank_span_is_recorded(server, tmp_path):
         disable_tracing()
     rows = con.execute("SELECT name, attributes FROM obs_spans WHERE name = 'rerank' ORDER BY start_ns").fetchall()
     assert len(rows) == 2
-    assert "maxsim" in rows[0][1] and "3" in rows[0][1]
+    assert "maxsim" in rows[0][1] and "6" in rows[0][1]
     assert "fallback" in rows[1][1] and KEY not in rows[1][1]

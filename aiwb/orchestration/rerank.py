@@ -259,7 +259,8 @@ def _json_ranking(text: str) -> list | None:
         return None
     if isinstance(data, dict):
         data = next((v for v in data.values() if isinstance(v, list)), None)
-    return data if isinstance(data, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in data) else None
+    ints = isinstance(data, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in data)
+    return data if ints else None
 
 def parse_ranking(text: str,  # The model's reply
                   n: int,  # Number of passages shown, numbered 1..n
