@@ -935,7 +935,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         answer = f"error: {r['error']}" if r["error"] else r["answer"]
         table.add_row(r["ts"][5:], r["request_id"][:8], r["command"], _lit(_cut(r["question"], 40)),
                       _lit(_cut(answer, 40)), _lit(r["route"] or f"{r['provider']}/{r['model']}"),
-                      _lit(_cut(r["path"], 40)), _lit(r["cache"]), _lit(_cut(degraded, 50)), cost,
+                      _lit(_cut(r["path"], 80)), _lit(r["cache"]), _lit(_cut(degraded, 50)), cost,
                       f"{r['latency_ms']:.0f}")
     _console().print(table)
     return EXIT_OK

@@ -171,6 +171,10 @@ class Rerank(BaseStep):
             req.sources = req.sources[:rag.config.top_k]
             req.degraded.append(f"rerank: {type(e).__name__}: {_first_line(e)} (kept the retrieval order)")
             return "degraded", type(e).__name__
+        label = str(req.sources[0].metadata.get("rerank", "")) if req.sources else ""
+        if label.startswith("fallback"):  # e.g. an LLM reranker whose model failed: it kept the retrieval order
+            req.degraded.append(f"rerank: {label}")
+            return "degraded", label
         return "ok", f"{rag.reranker.name}, {len(req.sources)} chunks"
 
 def _upstream_calls(provider, reports: list) -> int:

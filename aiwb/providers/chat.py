@@ -9,7 +9,7 @@ import importlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..core import AiwbError, Completion, ConfigError, Message, Source, Usage, patch_to
 from ..core import Role  # the docs evaluate the annotations ToolCallMessage inherits from Message
@@ -145,6 +145,7 @@ class ChatProvider:
     "Base class of the SDK-backed providers."
     name = "chat"
     is_remote = True  # every call goes over the network to an endpoint that bills it
+    streams = True  # `complete(on_text=...)` streams the answer's text as it arrives
     env_var = ""
     default_model = ""
     base_url_env = ""  # Environment variable that sets the endpoint, e.g. ANTHROPIC_BASE_URL
@@ -220,8 +221,16 @@ def _finish(self, data: dict, start: float, context, ttft_ms: float | None = Non
 @patch_to(ChatProvider)
 def complete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
              max_tokens: int = 512, temperature: float = 0.0, tools: list[Tool] | None = None,
-             timeout: float | None = None) -> LLMCompletion:
-    "One non-streaming call; a `ProviderError` on any failure."
+             timeout: float | None = None,
+             on_text: Callable[[str], None] | None = None,  # Stream: each text delta goes here as it arrives
+            ) -> LLMCompletion:
+    "One call (streamed to `on_text` when given, with its time to first token); a `ProviderError` on any failure."
+    if on_text is not None:
+        stream = self.stream(messages, system=system, context=context, max_tokens=max_tokens,
+                             temperature=temperature, tools=tools, timeout=timeout)
+        for delta in stream:
+            on_text(delta)
+        return stream.completion
     start = time.perf_counter()
     req = self._request(messages, system, context, max_tokens, temperature, tools)
     try:
@@ -233,8 +242,14 @@ def complete(self, messages: list[Message], *, system: str | None = None, contex
 @patch_to(ChatProvider)
 async def acomplete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
                     max_tokens: int = 512, temperature: float = 0.0, tools: list[Tool] | None = None,
-                    timeout: float | None = None) -> LLMCompletion:
+                    timeout: float | None = None, on_text: Callable[[str], None] | None = None) -> LLMCompletion:
     "The asyncio version of `complete`."
+    if on_text is not None:
+        stream = self.stream(messages, system=system, context=context, max_tokens=max_tokens,
+                             temperature=temperature, tools=tools, timeout=timeout)
+        async for delta in stream:
+            on_text(delta)
+        return stream.completion
     start = time.perf_counter()
     req = self._request(messages, system, context, max_tokens, temperature, tools)
     try:
