@@ -182,9 +182,13 @@ def system(args: argparse.Namespace,  # The command line: `--config`, retrieval,
                 enable_tracing(runtime, sample_rate=config.tracing.sample_rate,
                                otlp_endpoint=config.tracing.otlp_endpoint)
             observer = Observer(runtime, command=command)
-            yield config, build_pipeline(config, con, runtime, model=_model_name(args, config), mode=mode,
-                                         filters=flt, scope=getattr(args, "scope", None), observer=observer,
-                                         cache=cache and not getattr(args, "no_cache", False))
+            rag = build_pipeline(config, con, runtime, model=_model_name(args, config), mode=mode, filters=flt,
+                                 scope=getattr(args, "scope", None), observer=observer,
+                                 cache=cache and not getattr(args, "no_cache", False), corpus_frozen=read_only)
+            try:
+                yield config, rag
+            finally:
+                rag.flush()  # cache entries and log rows written by background threads
         finally:
             disable_tracing()  # writes out every span
             runtime.close()

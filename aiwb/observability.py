@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .core import Completion, migrate, patch_to, transaction
 from .trace import _STATE, SPAN_NAMES, LiteTracer, current_ids, redact, redact_obj, set_attributes, span
@@ -244,17 +245,42 @@ class Observer:
                  command: str = "python",  # What made the requests: ask, chat, eval, demo, python
                 ):
         self.con, self.command, self.metrics, self._lock = con, command, Metrics(), threading.Lock()
+        self._rows: queue.Queue = queue.Queue()  # (sql, row) written by a background thread, off the request path
+        self._writer: threading.Thread | None = None
         if con is not None:
             migrate(con, OBS_MIGRATIONS)
 
-    def _write(self, sql: str, row: list) -> None:
-        "Run one INSERT on a cursor of the store, under the observer's lock."
-        with self._lock:
+    def _write(self, sql: str, row: list | Callable[[], list]) -> None:
+        "Queue one INSERT (its row, or a function making it) for the writer thread: commits stay off the request path."
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._drain, daemon=True, name="aiwb-observer")
+                    self._writer.start()
+        self._rows.put((sql, row))
+
+    def _drain(self) -> None:
+        "The writer thread: insert queued rows, many per transaction."
+        while True:
+            batch = [self._rows.get()]
+            while not self._rows.empty() and len(batch) < 500:
+                batch.append(self._rows.get())
             cur = self.con.cursor()
             try:
-                cur.execute(sql, row)
+                with transaction(cur):
+                    for sql, row in batch:
+                        cur.execute(sql, row() if callable(row) else row)
+            except Exception as e:  # the store went away: say so once per batch, never crash the caller
+                logging.getLogger("aiwb").warning("observer: %d rows not written: %s", len(batch), redact(e))
             finally:
                 cur.close()
+                for _ in batch:
+                    self._rows.task_done()
+
+    def flush(self) -> None:
+        "Wait until every queued row is written (the CLI calls it before closing the store)."
+        if self._writer is not None:
+            self._rows.join()
 
 # %% ../nbs/70_observability.ipynb #9c7a68f0
 @patch_to(Observer)
@@ -318,6 +344,7 @@ def snapshot(self) -> dict[str, Any]:
 @patch_to(Observer)
 def ledger(self, by: str = "provider, model") -> list[tuple]:
     "Calls, tokens and dollars grouped `by` columns of the ledger (unknown costs counted apart)."
+    self.flush()
     return self.con.execute(f"""SELECT {by}, count(*) AS calls, sum(input_tokens) AS input_tokens,
                                 sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,
                                 count(*) - count(cost_usd) AS cost_unknown
@@ -339,22 +366,28 @@ def record_request(self, a) -> None:
         self.metrics.cache_misses += a.cache == "miss"
     if self.con is None:
         return
-    steps = [{"name": s.name, "status": s.status, "ms": round(s.ms, 3), "detail": redact(s.detail)} for s in a.steps]
-    sources = [{"chunk_id": s.chunk_id, "doc_id": s.doc_id, "score": round(s.score, 4)} for s in a.sources]
-    row = [a.request_id, a.trace_id, self.command, a.scope, _clip(a.question), _clip(a.text), a.route, a.provider,
-           a.model, a.path, json.dumps(redact_obj(a.degraded)), a.cache, a.cache_similarity, a.stale, a.abstained,
-           a.usage.input_tokens, a.usage.output_tokens, a.cost_usd, a.saved_usd, a.latency_ms, a.ttft_ms,
-           a.upstream_calls, json.dumps(steps), json.dumps(sources), redact(a.error) or None]
     self._write("""INSERT INTO obs_requests (request_id, trace_id, command, scope, question, answer, route, provider,
                    model, path, degraded, cache, cache_similarity, stale, abstained, input_tokens, output_tokens,
                    cost_usd, saved_usd, latency_ms, ttft_ms, upstream_calls, steps, sources, error)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", row)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                lambda: self._request_row(a))  # redacted on the writer thread
+
+@patch_to(Observer)
+def _request_row(self, a) -> list:
+    "The `obs_requests` row of answer `a`, redacted."
+    steps = [{"name": s.name, "status": s.status, "ms": round(s.ms, 3), "detail": redact(s.detail)} for s in a.steps]
+    sources = [{"chunk_id": s.chunk_id, "doc_id": s.doc_id, "score": round(s.score, 4)} for s in a.sources]
+    return [a.request_id, a.trace_id, self.command, a.scope, _clip(a.question), _clip(a.text), a.route, a.provider,
+           a.model, a.path, json.dumps(redact_obj(a.degraded)), a.cache, a.cache_similarity, a.stale, a.abstained,
+           a.usage.input_tokens, a.usage.output_tokens, a.cost_usd, a.saved_usd, a.latency_ms, a.ttft_ms,
+           a.upstream_calls, json.dumps(steps), json.dumps(sources), redact(a.error) or None]
 
 @patch_to(Observer)
 def spent_today(self, route: str) -> float:
     "Dollars the ledger records for the configured model `route` since midnight (UTC), for its daily budget."
     if self.con is None:
         return 0.0
+    self.flush()
     with self._lock:
         cur = self.con.cursor()
         try:

@@ -125,12 +125,13 @@ def tracing_enabled() -> bool:
 _NOOP = contextlib.nullcontext()
 
 def _attr(v: Any):
-    "An OpenTelemetry-compatible, redacted attribute value."
+    "An OpenTelemetry-compatible, redacted attribute value (redacted later, on export, for the light tracer)."
     if isinstance(v, (bool, int, float)):
         return v
     if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) for x in v):
         return list(v)
-    return redact(v if isinstance(v, str) else json.dumps(v, default=str))
+    text = v if isinstance(v, str) else json.dumps(v, default=str)
+    return text if getattr(_STATE.tracer, "redacts_on_export", False) else redact(text)
 
 def span(name: str,  # The unit of work, e.g. `SPAN_NAMES["retrieve"]`
          **attributes: Any,  # Span attributes, redacted
@@ -227,6 +228,7 @@ _UNSAMPLED = object()  # the current root was not sampled: its children record n
 # %% ../nbs/02_trace.ipynb #f95cdbff
 class LiteTracer:
     "A tracer without the OpenTelemetry SDK: spans nest by context, finished traces go to `export` off-thread."
+    redacts_on_export = True  # its one exporter (DuckDB) redacts every attribute: `span` need not, on the request path
 
     def __init__(self,
                  export,  # Called with a list of finished `LiteSpan`s, on the tracer's own thread

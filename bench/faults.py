@@ -225,6 +225,7 @@ def run_pipeline(n, seed, outage):
         return out
     target.config = evt.config
     run_id = run_eval(cases, target, con, name="faults-pipeline", concurrency=1, progress=False)
+    rag.flush()
     disable_tracing()
     summary = summarize(con, run_id)
     answers = [a for kind, a, _ in outcomes if kind == "ok"]

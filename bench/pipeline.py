@@ -66,10 +66,12 @@ def main() -> int:
     cfg = load_config()
     con = connect(config=cfg)
     ingest(con, REPO / "data" / "corpus", cfg, progress=False)
+    con.close()
+    con = connect(config=cfg, read_only=True)  # as `aiwb ask`, `chat` and the API open it: side by side with readers
     questions = [c.input for c in load_cases(REPO / "data" / "golden.jsonl").cases]
     runtime = open_runtime(cfg)
     enable_tracing(runtime)
-    rag = build_pipeline(cfg, con, runtime, observer=Observer(runtime, command="python"))
+    rag = build_pipeline(cfg, con, runtime, observer=Observer(runtime, command="python"), corpus_frozen=True)
     model = rag.provider.routes[0]  # the very model instance the pipeline calls: same caches, same work
 
     def bare(q: str) -> None:
@@ -97,7 +99,7 @@ def main() -> int:
     assert all(a.cache == "exact" for a in hit_answers if not a.abstained), [a.cache for a in hit_answers]
     exact_ms = [t for t, a in zip(exact_ms, hit_answers) if a.cache == "exact"]  # abstentions are never cached
     sem_cfg = dataclasses.replace(cfg, cache=dataclasses.replace(cfg.cache, exact=False, semantic=True))
-    sem = build_pipeline(sem_cfg, con, runtime, observer=Observer(runtime, command="python"))
+    sem = build_pipeline(sem_cfg, con, runtime, observer=Observer(runtime, command="python"), corpus_frozen=True)
     sem_ms = []
     for rnd in range(max(1, args.rounds)):
         for q, para in PARAPHRASES:

@@ -61,6 +61,7 @@ def test_spans_and_ledger_in_duckdb_are_redacted(tmp_path):
     obs = Observer(con)
     obs.record_call(error=RuntimeError(f"401 {SECRETS[0]}"), provider="anthropic", model="m", latency_ms=5)
     obs.record_call(Completion("ok", "m", "openai", cost_usd=None, latency_ms=3))
+    obs.flush()
     assert SECRETS[0] not in con.execute("SELECT string_agg(error, ' ') FROM obs_ledger").fetchone()[0]
     snap = obs.snapshot()
     assert (snap["requests"], snap["errors"], snap["cost_unknown_calls"]) == (2, 1, 1)

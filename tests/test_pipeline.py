@@ -100,6 +100,7 @@ def test_fallback_chain_labels_the_path_and_counts_upstream_calls(corpus, server
     a = rag.ask(Q)
     assert a.provider == "openai" and "→" in a.path and a.degraded and "503" in a.degraded[0]
     assert a.upstream_calls == len(server.log) + len(server2.log) == 3
+    rag.flush()
     row = request_log(runtime)[0]
     assert (row["path"], row["upstream_calls"], row["degraded"]) == (a.path, 3, a.degraded)
 
@@ -123,6 +124,7 @@ def test_every_route_down_stale_else_the_error_naming_each_route(corpus, server,
     with pytest.raises(AllRoutesFailed) as e:
         rag.ask("How many retries are allowed?")
     assert "anthropic:" in str(e.value) and "openai:" in str(e.value)
+    rag.flush()
     failed = request_log(runtime, failed=True)
     assert failed[0]["question"] == "How many retries are allowed?" and failed[0]["error"].startswith("all 2 routes")
 
@@ -177,7 +179,9 @@ def test_tracing_links_the_request_log_to_its_spans(corpus, runtime):
     cfg, con = corpus
     enable_tracing(runtime)
     try:
-        a = RAGPipeline(con, cfg, observer=Observer(runtime, command="python")).ask(Q)
+        rag = RAGPipeline(con, cfg, observer=Observer(runtime, command="python"))
+        a = rag.ask(Q)
+        rag.flush()
     finally:
         disable_tracing()
     names = [r[0] for r in runtime.execute("SELECT name FROM obs_spans WHERE trace_id = ? ORDER BY start_ns",

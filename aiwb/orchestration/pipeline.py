@@ -85,6 +85,7 @@ class Request:
     cache: str = "off"
     similarity: float | None = None
     saved: Completion | None = None  # The cached answer as first served
+    vector: Any = None  # The question's embedding, if the semantic lookup made it
     stale: bool = False
     degraded: list[str] = field(default_factory=list)
     error: AiwbError | None = None  # Why generation failed, when nothing could serve
@@ -133,6 +134,7 @@ class CacheLookup(BaseStep):
         if rag.semantic is None:
             return "miss", "exact: no entry"
         look = rag.semantic.lookup(req.question, req.ctx)
+        req.vector = look.vector
         if look.completion is None:
             refused = f", refused {len(look.rejected)} near-miss(es)" if look.rejected else ""
             return "miss", f"best cosine {look.cosine:.3f}{refused}"
@@ -264,7 +266,7 @@ class CacheStore(BaseStep):
         if rag.exact:
             rag.exact.put(req.key, c, req.ctx.model, req.ctx.corpus_version)
         if rag.semantic:
-            rag.semantic.put(req.question, c, req.ctx)
+            rag.semantic.put(req.question, c, req.ctx, vector=req.vector)
         return "ok", "stored"
 
 # %% ../../nbs/50_pipeline.ipynb #a6b7c8db
@@ -299,6 +301,7 @@ class RAGPipeline:
                  system: str | None = None,  # System prompt
                  max_tokens: int = 512,  # Most tokens a model may write
                  route: str = "",  # The configured model name the provider was built for
+                 corpus_frozen: bool = False,  # The store is open read-only: its corpus version is read once
                 ):
         from aiwb.data.filters import as_filter
         from aiwb.data.search import MODES
@@ -311,7 +314,7 @@ class RAGPipeline:
         self.provider = provider or get_provider(self.config.provider, model=self.config.model)
         self.steps = [make_step(s) for s in steps]
         self.exact, self.semantic, self.reranker, self.observer = exact, semantic, reranker, observer
-        self.rerank_candidates = rerank_candidates
+        self.rerank_candidates, self.corpus_frozen, self._corpus_version = rerank_candidates, corpus_frozen, None
         self.scope, self.system, self.max_tokens, self.route = scope, system, max_tokens, route
         self._local = threading.local()
         self._listen_to_reports()
@@ -337,8 +340,11 @@ def _listen_to_reports(self) -> None:
 def cache_context(self, scope: str) -> CacheContext:
     "Everything an answer in `scope` depends on besides the question, with the corpus version read now."
     params = {"max_tokens": self.max_tokens, "reranker": getattr(self.reranker, "name", None)}
+    version = self._corpus_version if self.corpus_frozen else None
+    if version is None:  # read at every request: an ingest may have changed it (unless no writer can)
+        version = self._corpus_version = stored_corpus_version(self.con)
     return CacheContext(provider_identity(self.provider), self.provider.model, self.system, params,
-                        self.settings(), scope, stored_corpus_version(self.con))
+                        self.settings(), scope, version)
 
 # %% ../../nbs/50_pipeline.ipynb #204349d7
 @patch_to(RAGPipeline)
@@ -504,7 +510,7 @@ def _configured_caches(config: Config, runtime, steps: Sequence[str]) -> tuple:
     if runtime is None or "cache" not in steps:
         return None, None
     c = config.cache
-    exact = ExactCache(runtime, ttl=c.ttl_s) if c.exact else None
+    exact = ExactCache(runtime, ttl=c.ttl_s, write_behind=True) if c.exact else None
     semantic = SemanticCache(runtime, threshold=c.semantic_threshold, ttl=c.ttl_s) if c.semantic else None
     return exact, semantic
 
@@ -517,6 +523,14 @@ def _configured_reranker(config: Config, steps: Sequence[str], provider):
     return get_reranker(ps.reranker, provider=provider if ps.reranker == "llm" else None)
 
 # %% ../../nbs/50_pipeline.ipynb #aa11bb07
+@patch_to(RAGPipeline)
+def flush(self) -> None:
+    "Wait until everything this pipeline handed to writer threads (cache entries, log rows) is in the store."
+    if self.exact is not None:
+        self.exact.flush()
+    if self.observer is not None:
+        self.observer.flush()
+
 def build_pipeline(config: Config | None = None,  # Settings; default `load_config()`
                    con=None,  # The corpus store; default `connect(config=config)`
                    runtime=None,  # The runtime store (`open_runtime`); None: no caches, breakers start closed
@@ -528,6 +542,7 @@ def build_pipeline(config: Config | None = None,  # Settings; default `load_conf
                    observer=None,  # Records requests, model calls and spend (e.g. `aiwb.observability.Observer`)
                    provider: Provider | None = None,  # Use this provider instead of the configured chain
                    cache: bool = True,  # False: leave the cache steps out (the eval harness measures the system)
+                   corpus_frozen: bool = False,  # `con` is read-only: no writer can change the corpus meanwhile
                    clock: Callable[[], float] = time.monotonic,
                    sleep: Callable[[float], None] = time.sleep,
                   ) -> RAGPipeline:
@@ -546,7 +561,7 @@ def build_pipeline(config: Config | None = None,  # Settings; default `load_conf
                        reranker=_configured_reranker(config, steps, provider),
                        rerank_candidates=config.pipeline.rerank_candidates, observer=observer,
                        scope=config.cache.scope if scope is None else scope,
-                       route=(model or config.default_model) if config.models else "")
+                       route=(model or config.default_model) if config.models else "", corpus_frozen=corpus_frozen)
 
 # %% ../../nbs/50_pipeline.ipynb #81f6022e
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -16,7 +17,6 @@ from typing import Any, Callable
 from ..core import Completion, InputError, Message, Source, Usage, migrate, patch_to, stable_hash
 from ..embeddings import embed
 from ..trace import set_attributes, span
-
 
 # %% auto #0
 __all__ = ['CACHE_MIGRATIONS', 'SEMANTIC_THRESHOLD', 'completion_from_dict', 'CacheContext', 'cache_key', 'request_key',
@@ -110,15 +110,53 @@ class ExactCache:
                  ttl: float = 24 * 3600,  # Seconds an entry lives
                  memory_size: int = 10_000,  # Entries kept in process
                  clock: Callable[[], float] = time.time,
+                 write_behind: bool = False,  # This process alone writes the table (the runtime store): entries
+                                              # go to DuckDB on a background thread (`flush`), and the keys in it are
+                                              # known, so a miss needs no query
                 ):
         migrate(con, CACHE_MIGRATIONS)
-        self.con = con
+        self.con, self.write_behind = con, write_behind
+        self._keys: set[str] | None = None
+        if write_behind:
+            rows = con.execute("SELECT key FROM cache_exact LIMIT 200001").fetchall()  # expired ones too: stale
+            self._keys = {r[0] for r in rows} if len(rows) <= 200_000 else None  # past that, ask DuckDB
+        self._queue: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
         self.ttl = ttl
         self.memory_size = memory_size
         self.clock = clock
         self._mem: OrderedDict[str, tuple[float, Completion, float]] = OrderedDict()  # key -> (expires, answer, created)
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+
+    def _store(self, row: list) -> None:
+        "Write one entry now, or hand it to the writer thread (a DuckDB commit costs milliseconds)."
+        if not self.write_behind:
+            self.con.execute("INSERT OR REPLACE INTO cache_exact VALUES (?, ?, ?, ?, ?, ?)", row)
+            return
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._drain, daemon=True, name="aiwb-exact-cache")
+            self._writer.start()
+        self._queue.put(row)
+
+    def _drain(self) -> None:
+        "The writer thread: entries in batches, one transaction each."
+        while True:
+            rows = [self._queue.get()]
+            while not self._queue.empty() and len(rows) < 500:
+                rows.append(self._queue.get())
+            cur = self.con.cursor()
+            try:
+                cur.executemany("INSERT OR REPLACE INTO cache_exact VALUES (?, ?, ?, ?, ?, ?)", rows)
+            finally:
+                cur.close()
+                for _ in rows:
+                    self._queue.task_done()
+
+    def flush(self) -> None:
+        "Wait until every entry handed to the writer thread is in DuckDB."
+        if self._writer is not None:
+            self._queue.join()
 
     def _remember(self, key, expires_at, c, created_at) -> None:
         "Keep `c` in the in-process LRU, evicting the least recently used entries beyond `memory_size`."
@@ -139,6 +177,8 @@ def entry(self, key: str,
         if item is not None and (stale_ok or item[0] > now):
             self._mem.move_to_end(key)
             return item[1], item[2]
+        if self._keys is not None and key not in self._keys:
+            return None
         sql = "SELECT response, expires_at, created_at FROM cache_exact WHERE key = ?"
         row = self.con.execute(sql + ("" if stale_ok else " AND expires_at > ?"), [key] if stale_ok else [key, now])
         row = row.fetchone()
@@ -166,13 +206,15 @@ def put(self, key: str, c: Completion, model: str = "", corpus_version: str = ""
     now = self.clock()
     exp = now + (self.ttl if ttl is None else ttl)
     with self._lock:
-        self.con.execute("INSERT OR REPLACE INTO cache_exact VALUES (?, ?, ?, ?, ?, ?)",
-                         [key, model or c.model, corpus_version, json.dumps(c.to_dict()), now, exp])
+        self._store([key, model or c.model, corpus_version, json.dumps(c.to_dict()), now, exp])
         self._remember(key, exp, c, now)
+        if self._keys is not None:
+            self._keys.add(key)
 
 @patch_to(ExactCache)
 def purge(self, corpus_version: str | None = None) -> int:
     "Delete expired entries, and entries of other corpus versions if `corpus_version` is given; return the count."
+    self.flush()
     with self._lock:
         q, args = "DELETE FROM cache_exact WHERE expires_at <= ?", [self.clock()]
         if corpus_version is not None:
@@ -345,6 +387,7 @@ class SemanticLookup:
     rejected: list[tuple[str, float, str]] = field(default_factory=list)  # (question, cosine, reason) refused
     original: Completion | None = None  # The answer as first served, with its cost and latency (what a hit saves)
     created_at: float | None = None  # When the served entry was stored
+    vector: Any = None  # The question's embedding (a later `put` of the same question reuses it)
 
 # %% ../../nbs/34_cache.ipynb #6d3da5db
 class SemanticCache:
@@ -395,9 +438,9 @@ def lookup(self, question: str, ctx: CacheContext,
     with self._lock:
         mat, meta = self._load(scope)
         if not meta:
-            return SemanticLookup(None)
+            return SemanticLookup(None, vector=q)
         sims = mat @ q
-    out = SemanticLookup(None, float(sims.max()))
+    out = SemanticLookup(None, float(sims.max()), vector=q)
     for i in np.argsort(-sims):
         if sims[i] < self.threshold:
             break
@@ -419,11 +462,13 @@ def lookup(self, question: str, ctx: CacheContext,
     return out
 
 @patch_to(SemanticCache)
-def put(self, question: str, c: Completion, ctx: CacheContext, ttl: float | None = None) -> None:
+def put(self, question: str, c: Completion, ctx: CacheContext, ttl: float | None = None,
+        vector: Any = None,  # The question's embedding, if a lookup computed it already
+       ) -> None:
     "Store the answer `c` to `question` in the scope of `ctx`."
     import numpy as np
     scope, now = cache_key(ctx), self.clock()
-    vec = self._embed([question])[0].astype(np.float32)
+    vec = (self._embed([question])[0] if vector is None else vector).astype(np.float32)
     eid = stable_hash(scope, _norm(question), n=24)
     exp = now + (self.ttl if ttl is None else ttl)
     with self._lock:
