@@ -218,7 +218,9 @@ def test_planted_keys_never_leak_cli(aiwb_home, planted, tmp_path):
     outs.append(run_cli("ask", "What does the circuit breaker do?", env={"AIWB_PROVIDER": "openai"}))
     outs.append(run_cli("eval", golden, "--quiet", env={"AIWB_PROVIDER": "anthropic"}))
     texts = [r.stdout + r.stderr for r in outs]
-    assert [r.returncode for r in outs] == [7, 8, 7, 7, 8, 7, 7, 8], texts
+    codes = [r.returncode for r in outs]  # 7: the provider's error; 11: its breaker, kept from the run before, is open
+    assert [c in (7, 11) for c in codes] == [True, False, True, True, False, True, True, False], texts
+    assert codes[0] == codes[3] == 7 and (codes[1], codes[4], codes[7]) == (8, 8, 8), codes
     assert "invalid x-api-key [REDACTED]" in texts[0] and "Incorrect API key provided: [REDACTED]" in texts[3]
     assert "Traceback" not in "\n".join(texts)
     _search(aiwb_home, texts, list(keys.values()))
