@@ -52,6 +52,12 @@ class AnthropicProvider(ChatProvider):
 
 # %% ../../nbs/25_anthropic.ipynb #2d067509
 @patch_to(AnthropicProvider)
+def _json_mode(self, req: dict, schema: dict, name: str) -> dict:
+    "The request in JSON mode: one tool whose input is the schema, and the model made to call it."
+    tool = {"name": name, "description": "Reply with your answer in this structure.", "input_schema": schema}
+    return dict(req, tools=[tool], tool_choice={"type": "tool", "name": name})
+
+@patch_to(AnthropicProvider)
 def _call(self, client, req: dict, timeout):
     "One Messages API call with `client` (sync or async), a stream of events when `req` asks for one."
     return client.messages.create(**req, **({"timeout": timeout} if timeout else {}))

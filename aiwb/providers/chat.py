@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -146,6 +147,7 @@ class ChatProvider:
     name = "chat"
     is_remote = True  # every call goes over the network to an endpoint that bills it
     streams = True  # `complete(on_text=...)` streams the answer's text as it arrives
+    supports_json_schema = True  # `complete(response_schema=...)` uses the API's JSON mode
     env_var = ""
     default_model = ""
     base_url_env = ""  # Environment variable that sets the endpoint, e.g. ANTHROPIC_BASE_URL
@@ -218,11 +220,18 @@ def _finish(self, data: dict, start: float, context, ttft_ms: float | None = Non
                          sources=cited_sources(data["text"], context), path=self.name, tool_calls=data["tool_calls"],
                          ttft_ms=ttft_ms, stop_reason=data["stop_reason"])
 
+def _json_answer(data: dict, schema_name: str) -> dict:
+    "A parsed JSON-mode response with the object as its text (Anthropic returns it as the forced tool's input)."
+    calls = [c for c in data["tool_calls"] if c.name == schema_name]
+    return dict(data, text=json.dumps(calls[0].arguments), tool_calls=[]) if calls else data
+
 @patch_to(ChatProvider)
 def complete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
              max_tokens: int = 512, temperature: float = 0.0, tools: list[Tool] | None = None,
              timeout: float | None = None,
              on_text: Callable[[str], None] | None = None,  # Stream: each text delta goes here as it arrives
+             response_schema: dict | None = None,  # JSON mode: the answer is a JSON object of this schema
+             schema_name: str = "answer",  # The schema's name, as the API sees it
             ) -> LLMCompletion:
     "One call (streamed to `on_text` when given, with its time to first token); a `ProviderError` on any failure."
     if on_text is not None:
@@ -233,16 +242,21 @@ def complete(self, messages: list[Message], *, system: str | None = None, contex
         return stream.completion
     start = time.perf_counter()
     req = self._request(messages, system, context, max_tokens, temperature, tools)
+    if response_schema is not None:
+        req = self._json_mode(req, response_schema, schema_name)
     try:
         data = self._parse(self._call(self.client, req, timeout))
     except Exception as exc:
         raise self._error(exc) from None
+    if response_schema is not None:
+        data = _json_answer(data, schema_name)
     return self._finish(data, start, context)
 
 @patch_to(ChatProvider)
 async def acomplete(self, messages: list[Message], *, system: str | None = None, context: list[Source] | None = None,
                     max_tokens: int = 512, temperature: float = 0.0, tools: list[Tool] | None = None,
-                    timeout: float | None = None, on_text: Callable[[str], None] | None = None) -> LLMCompletion:
+                    timeout: float | None = None, on_text: Callable[[str], None] | None = None,
+                    response_schema: dict | None = None, schema_name: str = "answer") -> LLMCompletion:
     "The asyncio version of `complete`."
     if on_text is not None:
         stream = self.stream(messages, system=system, context=context, max_tokens=max_tokens,
@@ -252,10 +266,14 @@ async def acomplete(self, messages: list[Message], *, system: str | None = None,
         return stream.completion
     start = time.perf_counter()
     req = self._request(messages, system, context, max_tokens, temperature, tools)
+    if response_schema is not None:
+        req = self._json_mode(req, response_schema, schema_name)
     try:
         data = self._parse(await self._call(self.aclient, req, timeout))
     except Exception as exc:
         raise self._error(exc) from None
+    if response_schema is not None:
+        data = _json_answer(data, schema_name)
     return self._finish(data, start, context)
 
 # %% ../../nbs/23_chat.ipynb #2dbaf39e

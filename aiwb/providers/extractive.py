@@ -201,6 +201,7 @@ def score_sentences(self, question: str, sentences: list[str]) -> list[float]:
 
 # %% ../../nbs/21_extractive.ipynb #b23035f9
 ExtractiveBaseline.streams = True  # `complete(on_text=...)` receives the answer a word at a time
+ExtractiveBaseline.supports_json_schema = False  # no JSON mode: `complete_structured` fills fields from the answer
 
 # %% ../../nbs/21_extractive.ipynb #600c45d9
 @patch_to(ExtractiveBaseline)

@@ -18,10 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 # %% auto #0
-__all__ = ['FAULTS', 'FaultSchedule', 'LocalLLMServer']
+__all__ = ['FAULTS', 'STRUCTURED_FAULTS', 'MAX_SYNTH_DEPTH', 'REFUSAL_TEXT', 'FaultSchedule', 'synth_value', 'structured_fault',
+           'LocalLLMServer']
 
 # %% ../../nbs/24_fakes.ipynb #a00030d1
-FAULTS = ("ok", "429", "401", "500", "503", "529", "hang", "slow", "reset", "truncate", "malformed")
+FAULTS = ("ok", "429", "401", "500", "503", "529", "hang", "slow", "reset", "truncate", "malformed",
+          # the structured-output faults: they change an answer that a JSON schema was asked for (else: "ok")
+          "json_truncated", "json_missing_field", "json_extra_field", "json_wrong_type", "json_in_prose", "refusal")
+STRUCTURED_FAULTS = FAULTS[11:]
 
 def _check_faults(faults) -> None:
     "A `ValueError` naming the faults that are not in `FAULTS`."
@@ -83,6 +87,12 @@ def _plan(protocol: str, body: dict) -> dict:
             question, tool_result = _text_of(c), None
     n_in = len(prompt.split())
     tools = body.get("tools") or []
+    asked = _requested_schema(protocol, body)
+    if asked is not None and tool_result is None:  # JSON mode: an object of the schema, drawn from the question
+        name, schema = asked
+        obj = synth_value(schema, question.strip(), schema)
+        out = {"json": obj, "schema": schema, "input_tokens": n_in, "output_tokens": len(json.dumps(obj).split())}
+        return dict(out, tool=name, input=obj) if protocol == "anthropic" else dict(out, text=json.dumps(obj))
     if tools and tool_result is None:
         t = tools[0].get("function", tools[0])
         props = list(((t.get("input_schema") or t.get("parameters") or {}).get("properties") or {}))
@@ -94,12 +104,89 @@ def _plan(protocol: str, body: dict) -> dict:
         text += f" [{cite.group(1)}]"
     return {"text": text, "input_tokens": n_in, "output_tokens": len(text.split())}
 
+# %% ../../nbs/24_fakes.ipynb #8bf8843c
+MAX_SYNTH_DEPTH = 8  # nesting levels of a synthesised JSON value
+
+def _requested_schema(protocol: str, body: dict) -> tuple[str, dict] | None:
+    "The (name, JSON schema) a request asks its answer to follow, or None."
+    if protocol == "anthropic":
+        choice = body.get("tool_choice") or {}
+        if choice.get("type") == "tool":
+            tool = next((t for t in body.get("tools") or [] if t.get("name") == choice.get("name")), None)
+            return (tool["name"], tool.get("input_schema") or {}) if tool else None
+        return None
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        return spec.get("name", "answer"), spec.get("schema") or {}
+    return None
+
+def synth_value(schema: dict, text: str, root: dict, depth: int = 0) -> Any:
+    "A value that follows the JSON `schema` (refs resolved in `root`), its strings taken from `text`."
+    if depth > MAX_SYNTH_DEPTH:
+        return None
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return synth_value((root.get("$defs") or root.get("definitions") or {}).get(name, {}), text, root, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+            return synth_value(options[0], text, root, depth + 1)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    kind = next((k for k in kind if k != "null"), "string") if isinstance(kind, list) else kind
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: synth_value(v, text, root, depth + 1) for k, v in props.items()}
+    if kind == "array":
+        return [synth_value(schema.get("items") or {}, text, root, depth + 1)]
+    return {"string": text or "answer", "integer": 3, "number": 0.75, "boolean": True}.get(kind)
+
+# %% ../../nbs/24_fakes.ipynb #ec9ab382
+REFUSAL_TEXT = "I can't help with that request."
+
+def _wrong(value: Any) -> Any:
+    "A value of another JSON type than `value`."
+    return 12345 if isinstance(value, str) else "not a number" if isinstance(value, (int, float)) else "wrong"
+
+def structured_fault(plan: dict, fault: str, protocol: str) -> dict:
+    "`plan` of a JSON-mode answer, broken the way `fault` says (unchanged for other faults or plans)."
+    if "json" not in plan or fault not in STRUCTURED_FAULTS:
+        return plan
+    obj, plan = dict(plan["json"]) if isinstance(plan["json"], dict) else plan["json"], dict(plan)
+    text = None
+    if fault == "refusal":
+        return {"refusal": REFUSAL_TEXT, "text": REFUSAL_TEXT, "input_tokens": plan["input_tokens"], "output_tokens": 7}
+    if fault == "json_truncated":
+        dumped = json.dumps(obj)
+        text = dumped[: max(1, len(dumped) // 2)]
+    elif fault == "json_in_prose":
+        text = f"Sure! Here is the JSON you asked for:\n{json.dumps(obj)}\nLet me know if you need anything else."
+    elif isinstance(obj, dict) and obj:
+        first = next(iter(obj))
+        if fault == "json_missing_field":
+            obj.pop(first)
+        elif fault == "json_extra_field":
+            obj["unexpected_field"] = "not in the schema"
+        elif fault == "json_wrong_type":
+            obj[first] = _wrong(obj[first])
+    if text is not None:  # no longer an object: a text answer, on both protocols
+        return {"text": text, "input_tokens": plan["input_tokens"], "output_tokens": len(text.split())}
+    if protocol == "anthropic":
+        return dict(plan, json=obj, input=obj)
+    return dict(plan, json=obj, text=json.dumps(obj))
+
 # %% ../../nbs/24_fakes.ipynb #5e3e52cd
 _CREATED = 1767225600  # fixed timestamp: 2026-01-01T00:00:00Z
 
 def _anthropic_json(rid: str, model: str, plan: dict) -> dict:
     "A Messages API response body for `plan`."
-    if "tool" in plan:
+    if "refusal" in plan:
+        content, stop = [{"type": "text", "text": plan["refusal"]}], "refusal"
+    elif "tool" in plan:
         content = [{"type": "tool_use", "id": f"toolu_{rid}", "name": plan["tool"], "input": plan["input"]}]
         stop = "tool_use"
     else:
@@ -138,6 +225,8 @@ def _openai_json(rid: str, model: str, plan: dict) -> dict:
         message = {"role": "assistant", "content": None,
                    "tool_calls": [{"id": f"call_{rid}", "type": "function", "function": function}]}
         finish = "tool_calls"
+    elif "refusal" in plan:
+        message, finish = {"role": "assistant", "content": None, "refusal": plan["refusal"]}, "stop"
     else:
         message, finish = {"role": "assistant", "content": plan["text"]}, "stop"
     return {"id": f"chatcmpl-{rid}", "object": "chat.completion", "created": _CREATED, "model": model,
@@ -265,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
             entry["status"] = 200
             return self._send(200, b'{"id": "msg_broken", "type": "message", "content": [{"type": "te')
         rid, model = f"{i + 1:06d}", req.get("model") or "unknown-model"
-        plan = _plan(protocol, req)
+        plan = structured_fault(_plan(protocol, req), fault, protocol)
         if not stream:
             answer = _anthropic_json(rid, model, plan) if protocol == "anthropic" else _openai_json(rid, model, plan)
             data = json.dumps(answer).encode()

@@ -46,6 +46,12 @@ class OpenAIProvider(ChatProvider):
 
 # %% ../../nbs/26_openai.ipynb #0de9983a
 @patch_to(OpenAIProvider)
+def _json_mode(self, req: dict, schema: dict, name: str) -> dict:
+    "The request in JSON mode: `response_format` of type `json_schema` (not strict: any pydantic schema is taken)."
+    return dict(req, response_format={"type": "json_schema",
+                                      "json_schema": {"name": name, "schema": schema, "strict": False}})
+
+@patch_to(OpenAIProvider)
 def _call(self, client, req: dict, timeout):
     "One Chat Completions call with `client` (sync or async); a stream asks for the usage in its last chunk."
     if req.get("stream"):
@@ -67,8 +73,9 @@ def _parse(self, r) -> dict:
     ch = r.choices[0]
     calls = [ToolCall(c.id, c.function.name, json.loads(c.function.arguments or "{}"))
              for c in (ch.message.tool_calls or [])]
-    return {"text": ch.message.content or "", "tool_calls": calls, "usage": _usage(r.usage),
-            "stop_reason": ch.finish_reason or ""}
+    refusal = getattr(ch.message, "refusal", None)  # the model declined: JSON mode's refusal field
+    return {"text": refusal or ch.message.content or "", "tool_calls": calls, "usage": _usage(r.usage),
+            "stop_reason": "refusal" if refusal else ch.finish_reason or ""}
 
 # %% ../../nbs/26_openai.ipynb #ba542708
 @patch_to(OpenAIProvider)

@@ -130,6 +130,11 @@ class ReliableProvider:
         return any(p.is_remote for p in self.routes)
 
     @property
+    def supports_json_schema(self) -> bool:
+        "Whether every route has a JSON mode (`complete(response_schema=...)`)."
+        return all(getattr(p, "supports_json_schema", False) for p in self.routes)
+
+    @property
     def streams(self) -> bool:
         "Whether every route can stream its text to `on_text`."
         return all(getattr(p, "streams", False) for p in self.routes)

@@ -71,6 +71,7 @@ class Route:
         self.route_name, self.retry_attempts = spec.name, spec.retries + 1
         self.name, self.model, self.is_remote = provider.name, provider.model, provider.is_remote
         self.streams = getattr(provider, "streams", False)
+        self.supports_json_schema = getattr(provider, "supports_json_schema", False)
         self.limiter = RateLimiter(spec.rpm, spec.tpm, None, clock) if spec.rpm or spec.tpm else None
 
     @property
