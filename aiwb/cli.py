@@ -28,7 +28,7 @@ __all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'SUBCOMMANDS', 'default_dat
            'filters_from_args', 'cmd_search', 'add_search_parser', 'cmd_index', 'add_index_parser', 'cmd_ask',
            'add_ask_parser', 'cmd_chat', 'add_chat_parser', 'cmd_eval', 'add_eval_parser', 'cmd_demo',
            'add_demo_parser', 'runtime_store', 'cmd_logs', 'add_logs_parser', 'cmd_trace', 'add_trace_parser',
-           'cmd_cost', 'add_cost_parser', 'build_parser', 'main']
+           'cmd_cost', 'add_cost_parser', 'cmd_models', 'add_models_parser', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #12b53fa2
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -1011,10 +1011,63 @@ def add_cost_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print the rows as JSON")
     c.set_defaults(func=cmd_cost)
 
+# %% ../nbs/90_cli.ipynb #aedccb7a
+def cmd_models(args: argparse.Namespace) -> int:
+    "List the configured models: provider, model, endpoint, key variable, breaker state, limits and spend."
+    from aiwb.observability import spend
+    from aiwb.reliability.routes import BreakerStore, model_status
+    with runtime_store(args) as (config, con):
+        rows = model_status(config, BreakerStore(con))
+        spent = {r["model"]: r for r in spend(con, ("model",))}
+        today = {r["model"]: r["cost_usd"] for r in spend(con, ("model", "day")) if r["day"] == str(_today(con))}
+    for r in rows:
+        ledger = spent.get(r["name"], {})
+        r["calls"], r["spend_usd"] = ledger.get("calls", 0), ledger.get("cost_usd", 0.0)
+        r["spend_today_usd"] = today.get(r["name"], 0.0)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    from rich.table import Table
+    title = "aiwb models" + (f" (default {config.default_model})" if config.default_model else "")
+    table = Table(title=title)
+    for col in ("name", "provider/model", "key", "breakers", "fallbacks", "limits", "spend today", "spend"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        budget = f", ${r['budget_usd']:g}/day" if r["budget_usd"] is not None else ""
+        table.add_row(_lit(r["name"] + (" *" if r["default"] else "")), _lit(f"{r['provider']}/{r['model']}"),
+                      _lit(r["key"]), _lit(_cell(r["breakers"])), _lit(_cell(r["fallbacks"])),
+                      _lit(r["limits"] + budget), f"${r['spend_today_usd']:.4f}",
+                      f"${r['spend_usd']:.4f} ({r['calls']} calls)")
+    _console().print(table)
+    if not rows:
+        print("no [[models]] in the config: requests go to the provider and model keys "
+              f"({config.provider}/{config.model or 'its default'})")
+    return EXIT_OK
+
+def _today(con):
+    "The store's current date (the ledger's days are its dates)."
+    return con.execute("SELECT current_date").fetchone()[0]
+
+def _cell(value) -> str:
+    "A table cell for a value of `model_status`: lists and dicts compact, None as '-'."
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+def add_models_parser(sub: argparse._SubParsersAction) -> None:
+    "Add `aiwb models` to the sub-commands `sub`."
+    m = sub.add_parser("models", help="the configured models: endpoints, key variables, breaker states, spend")
+    m.add_argument("--json", action="store_true", help="print the models as JSON")
+    m.set_defaults(func=cmd_models)
+
 # %% ../nbs/90_cli.ipynb #b3c426e1
 SUBCOMMANDS = (add_demo_parser, add_choose_parser, add_ingest_parser, add_eval_parser, add_search_parser,
                add_index_parser, add_ask_parser, add_chat_parser, add_logs_parser, add_trace_parser,
-               add_cost_parser)  # `aiwb --help` lists them in this order
+               add_cost_parser, add_models_parser)  # `aiwb --help` lists them in this order
 
 def build_parser() -> argparse.ArgumentParser:
     "The `aiwb` argument parser with its sub-commands (each added by its own `add_NAME_parser`)."

@@ -112,13 +112,23 @@ def record(self, ok: bool, probe: bool = False) -> None:
 
 # %% ../../nbs/31_breaker.ipynb #78c49635
 @patch_to(CircuitBreaker)
+def _settle_error(self, e: BaseException, probe: bool) -> None:
+    "Record a failed call; a call refused before it reached the endpoint (`upstream_called = False`) tells nothing."
+    if getattr(e, "upstream_called", True) is False:  # e.g. a route over its own rate limit or budget
+        if probe:
+            with self._lock:
+                self._probe = False  # the probe did not happen: the next call may probe
+        return
+    self.record(not counts_as_failure(e), probe)
+
+@patch_to(CircuitBreaker)
 def call(self, fn: Callable[[], Any]) -> Any:
     "Run `fn` through the breaker; transient failures count against the endpoint."
     probe = self.acquire()
     try:
         out = fn()
     except BaseException as e:
-        self.record(not counts_as_failure(e), probe)
+        self._settle_error(e, probe)
         raise
     self.record(True, probe)
     return out
@@ -130,7 +140,7 @@ async def acall(self, fn: Callable[[], Awaitable[Any]]) -> Any:
     try:
         out = await fn()
     except BaseException as e:
-        self.record(not counts_as_failure(e), probe)
+        self._settle_error(e, probe)
         raise
     self.record(True, probe)
     return out

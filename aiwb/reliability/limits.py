@@ -20,6 +20,7 @@ class LimitExceeded(AiwbError):
     "A rate, concurrency or budget limit refused the call; the message names the limit."
     exit_code = 10
     transient = False
+    upstream_called = False  # a limit refuses before any call: it says nothing about the endpoint's health
 
 # %% ../../nbs/32_limits.ipynb #d203d76f
 class TokenBucket:
