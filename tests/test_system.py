@@ -104,6 +104,16 @@ def test_primary_down_answers_through_the_fallback_and_logs_show_the_path(system
     assert "rag.ask" in tr.stdout and "generate" in tr.stdout and "fallback" in tr.stdout
     cost = run_cli("cost", "--by", "model,day", "--json", home=system_home, env=ENV)
     assert cost.returncode == 0 and json.loads(cost.stdout)[0]["model"] == "claude"
+    for _ in range(2):  # five failures in a row open the primary's breaker; it stays open in the next process
+        ask(system_home, "How many retries are allowed?")
+    models = run_cli("models", "--json", home=system_home, env=ENV)
+    assert models.returncode == 0, models.stderr
+    rows = {r["name"]: r for r in json.loads(models.stdout)}
+    assert list(rows) == ["claude", "gpt", "local"] and rows["claude"]["breakers"][primary.url] == "open"
+    assert rows["claude"]["key"] == "SYSTEM_TEST_ANTHROPIC_KEY (set)" and PLANTED not in models.stdout
+    assert rows["claude"]["calls"] >= 3
+    n = len(primary.log)
+    assert "is open" in " ".join(ask(system_home, "What is jitter?")["degraded"]) and len(primary.log) == n
 
 
 def test_a_cache_hit_never_crosses_scopes_or_filters(system_home, servers):
