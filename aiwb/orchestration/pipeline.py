@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from ..core import AiwbError, Completion, Config, InputError, Message, Source, StoreError, connect, load_config
 from ..core import PIPELINE_STEPS, ensure_dir, patch_to
+from ..core import Usage  # the docs evaluate the annotations PipelineAnswer inherits from Completion
 from ..trace import SPAN_NAMES, current_ids, redact, set_attributes, span
 from ..providers.base import Provider, get_provider
 from ..data.search import search
