@@ -15,6 +15,8 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 pgvector_requirements = shlex.split(cfg.get('pgvector_requirements', ''))
+ray_requirements = shlex.split(cfg.get('ray_requirements', ''))
+optuna_requirements = shlex.split(cfg.get('optuna_requirements', ''))
 console_scripts = cfg.get('console_scripts', '').split()
 
 setuptools.setup(
@@ -37,7 +39,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['aiwb', 'aiwb.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'pgvector': pgvector_requirements},
+    extras_require={'dev': dev_requirements, 'pgvector': pgvector_requirements, 'ray': ray_requirements,
+                    'optuna': optuna_requirements},
     python_requires='>=' + cfg['min_python'],
     zip_safe=False,
     entry_points={

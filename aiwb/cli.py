@@ -28,7 +28,8 @@ __all__ = ['EXIT_OK', 'EXIT_INTERNAL', 'EXIT_USAGE', 'SUBCOMMANDS', 'default_dat
            'filters_from_args', 'cmd_search', 'add_search_parser', 'cmd_index', 'add_index_parser', 'cmd_ask',
            'add_ask_parser', 'cmd_chat', 'add_chat_parser', 'cmd_eval', 'add_eval_parser', 'cmd_demo',
            'add_demo_parser', 'runtime_store', 'cmd_logs', 'add_logs_parser', 'cmd_trace', 'add_trace_parser',
-           'cmd_cost', 'add_cost_parser', 'cmd_models', 'add_models_parser', 'build_parser', 'main']
+           'cmd_cost', 'add_cost_parser', 'cmd_models', 'add_models_parser', 'cmd_sweep', 'add_sweep_parser',
+           'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #12b53fa2
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -966,6 +967,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
     with runtime_store(args) as (_, con):
         trace_id = find_trace(con, args.id)
         spans = trace_spans(con, trace_id)
+    if not spans:
+        raise InputError(f"trace {trace_id} has no spans", hint="its spans may still be on their way to the store: "
+                                                                  "try again in a moment, or see `aiwb logs`")
     if args.json:
         _print_json({"trace_id": trace_id, "spans": spans})
         return EXIT_OK
@@ -1064,10 +1068,52 @@ def add_models_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--json", action="store_true", help="print the models as JSON")
     m.set_defaults(func=cmd_models)
 
+# %% ../nbs/90_cli.ipynb #a754d78b
+def cmd_sweep(args: argparse.Namespace) -> int:
+    "Measure a sweep's configurations (resuming), then print its front, or export one configuration."
+    from aiwb.explorers.sweeps import (export_config, front_rows, front_table, load_sweep_spec, projections_table,
+                                       run_sweep)
+    spec = load_sweep_spec(args.spec)
+    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    config = load_config(args.config) if args.config else load_config()
+    trade = run_sweep(spec, config.home, engine=args.engine, progress=not (args.quiet or args.json or args.export))
+    if args.export:
+        text = export_config(spec, trade, args.export)
+        if args.out:
+            args.out.write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}", file=sys.stderr)
+        else:
+            print(text, end="")
+        return EXIT_OK
+    if args.json:
+        _print_json({"sweep": spec.name, "notes": trade.notes, "points": front_rows(trade, objectives)})
+        return EXIT_OK
+    out = _console()
+    out.print(front_table(trade, objectives))
+    out.print(projections_table(trade, objectives))
+    for note in trade.notes:
+        out.print(_lit(note))
+    return EXIT_OK
+
+def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
+    "Add `aiwb sweep SPEC` to the sub-commands `sub`."
+    s = sub.add_parser("sweep", help="measure a grid of configurations; print the cost-latency-quality front")
+    s.add_argument("spec", type=Path, help="a sweep file (TOML: name, golden, corpus, [grid])")
+    s.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="measure here, one configuration at a time, or as tasks on a Ray cluster")
+    s.add_argument("--objectives", default="quality,p50_ms,p99_ms,cost_usd",
+                   help="comma-separated: quality, p50_ms, p99_ms, cost_usd")
+    s.add_argument("--export", metavar="ID", default=None, help="print the config.toml of this measured configuration")
+    s.add_argument("--out", type=Path, default=None, help="with --export: write the file here")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--json", action="store_true", help="print the points as JSON")
+    s.set_defaults(func=cmd_sweep)
+
+
 # %% ../nbs/90_cli.ipynb #b3c426e1
 SUBCOMMANDS = (add_demo_parser, add_choose_parser, add_ingest_parser, add_eval_parser, add_search_parser,
                add_index_parser, add_ask_parser, add_chat_parser, add_logs_parser, add_trace_parser,
-               add_cost_parser, add_models_parser)  # `aiwb --help` lists them in this order
+               add_cost_parser, add_models_parser, add_sweep_parser)  # `aiwb --help` lists them in this order
 
 def build_parser() -> argparse.ArgumentParser:
     "The `aiwb` argument parser with its sub-commands (each added by its own `add_NAME_parser`)."

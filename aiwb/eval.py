@@ -379,6 +379,8 @@ def score_case(case: GoldenCase, completion: Completion,
         "grounding": grounding_score(claims),
         "latency_ms": completion.latency_ms,
         "cost_usd": completion.cost_usd,
+        "input_tokens": completion.usage.input_tokens, "output_tokens": completion.usage.output_tokens,
+        "cache": getattr(completion, "cache", "off"),  # off | miss | exact | semantic (a pipeline answer)
         "answered": float(not completion.abstained),
         "abstained": float(completion.abstained),
         "fell_back": float(_fell_back(completion)),
