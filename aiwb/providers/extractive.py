@@ -18,7 +18,8 @@ from .base import last_user_message
 from ..text import STOPWORDS, content_words, split_sentences, stem
 
 # %% auto #0
-__all__ = ['ABSTAIN_TEXT', 'answer_type_bonus', 'question_type', 'extract_span', 'ExtractiveBaseline']
+__all__ = ['ABSTAIN_TEXT', 'WARM_VECTORS', 'MAX_WARM_VECTORS', 'answer_type_bonus', 'question_type', 'extract_span',
+           'ExtractiveBaseline', 'warm_sentence_vectors']
 
 # %% ../../nbs/21_extractive.ipynb #6b0cc86c
 ABSTAIN_TEXT = "I don't know from the given context."
@@ -155,6 +156,8 @@ def extract_span(sentence: str,  # The sentence that answers
     return sentence[best[1]:best[2]] if best else sentence
 
 # %% ../../nbs/21_extractive.ipynb #a42b5174
+WARM_VECTORS: dict[str, Any] = {}  # sentence -> embedding, filled by `warm_sentence_vectors`, shared by every instance
+
 class ExtractiveBaseline:
     "Offline baseline: answers with the best-supported sentence of the context, or abstains."
     name = "local"
@@ -176,12 +179,12 @@ class ExtractiveBaseline:
     def _embed(self, texts: list[str]):
         "Embeddings of `texts`, reusing those of sentences seen before (bounded cache)."
         import numpy as np
-        todo = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        todo = list(dict.fromkeys(t for t in texts if t not in self._vectors and t not in WARM_VECTORS))
         if todo:
             if len(self._vectors) > 100_000:
                 self._vectors.clear()
             self._vectors.update(zip(todo, embed(todo)))
-        return np.stack([self._vectors[t] for t in texts])
+        return np.stack([self._vectors[t] if t in self._vectors else WARM_VECTORS[t] for t in texts])
 
 # %% ../../nbs/21_extractive.ipynb #195192a1
 @patch_to(ExtractiveBaseline)
@@ -232,3 +235,19 @@ def complete(self, messages: list[Message], *, system: str | None = None,
                       usage=Usage(input_tokens=count_tokens(prompt), output_tokens=count_tokens(text)),
                       latency_ms=(time.perf_counter() - start) * 1000, cost_usd=0.0,
                       sources=used, abstained=abstained, path=self.name)
+
+# %% ../../nbs/21_extractive.ipynb #8f526d57
+MAX_WARM_VECTORS = 500_000  # sentences kept warm at most
+
+def warm_sentence_vectors(con,  # An aiwb store
+                          batch_size: int = 128,  # Sentences per forward pass
+                         ) -> int:
+    "Embed every answer-like sentence of the store's chunks once, for every instance to reuse; return how many."
+    texts = [t for (t,) in con.execute("SELECT text FROM chunks").fetchall()]
+    todo = [s for s in dict.fromkeys(s for t in texts for s in split_sentences(t) if _is_answer_like(s))
+            if s not in WARM_VECTORS]
+    if len(WARM_VECTORS) + len(todo) > MAX_WARM_VECTORS:
+        WARM_VECTORS.clear()
+    if todo:
+        WARM_VECTORS.update(zip(todo, embed(todo, batch_size=batch_size)))
+    return len(todo)
