@@ -51,6 +51,7 @@ sync-check: setup
 	echo "notebooks clean and in sync with aiwb/"
 	$(BIN)/python tools/make_readme.py --check
 	$(BIN)/python tools/split_import_cells.py --check
+	$(BIN)/python tools/slim_widget_state.py --check
 
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing

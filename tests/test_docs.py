@@ -68,6 +68,24 @@ def test_widget_output_becomes_a_static_snapshot():
     assert "<b>fine_tuned</b>" in page and "live in JupyterLab" in page
 
 
+def test_figure_widget_snapshot_is_its_figure_without_the_bundle():
+    import ipywidgets as w
+    import plotly.graph_objects as go
+    sys.path.insert(0, str(ROOT / "tools"))
+    import slim_widget_state
+
+    fig = go.FigureWidget(go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2], name="measured")))
+    box = w.VBox([w.FloatSlider(description="max $/query"), fig])
+    bundle = box._repr_mimebundle_()
+    nb = notebook(bundle, widgets=w.Widget.get_manager_state(drop_defaults=False))
+    before = len(json.dumps(nb))
+    assert slim_widget_state.slim(nb) >= 1
+    assert len(json.dumps(nb)) < before - 1_000_000  # the plotly.js bundle is gone
+    assert docs_outputs.add_static_html(nb) == 1
+    page = smalldocs_html(nb)
+    assert 'class="plotly-graph-div"' in page and "max $/query" in page and "live in JupyterLab" in page
+
+
 def test_widget_without_saved_state_says_so():
     nb = notebook({docs_outputs.WIDGET_VIEW: {"model_id": "abc", "version_major": 2}, "text/plain": "VBox(...)"})
     docs_outputs.add_static_html(nb)

@@ -80,6 +80,9 @@ def widget_html(model_id: str,  # The id of the widget's model
         direction = BOXES.get(name, "column")
         return f'<div style="display:flex;flex-direction:{direction};gap:0.4em 1.5em">{children}</div>'
     value = state.get("value")
+    if name == "AnyModel" and "_widget_data" in state:  # plotly's FigureWidget: its figure, drawn by the site's plotly.js
+        figure = {"data": state["_widget_data"], "layout": state.get("_widget_layout", {})}
+        return plotly_html(figure, f"figw-{model_id}")
     if name in ("HTMLModel", "HTMLMathModel"):
         return f"<div>{value or ''}</div>"
     if name == "LabelModel":

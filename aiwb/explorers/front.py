@@ -12,10 +12,12 @@ from typing import Any, Sequence
 
 from ..core import InputError
 
+Array = Any  # a numpy array: numpy is imported inside the functions, so importing aiwb stays light
+
 # %% auto #0
-__all__ = ['OBJECTIVES', 'PUBLISHED_LEVERS', 'Objective', 'objective', 'Point', 'resample_counts', 'replicates', 'PairedTests',
-           'paired_tests', 'Front', 'front', 'measured_points', 'Lever', 'project', 'projection_error', 'TradeOff',
-           'tradeoff_to_json', 'tradeoff_from_json']
+__all__ = ['Array', 'OBJECTIVES', 'PUBLISHED_LEVERS', 'Objective', 'objective', 'Point', 'resample_counts', 'replicates',
+           'PairedTests', 'paired_tests', 'Front', 'front', 'measured_points', 'Lever', 'project', 'projection_error',
+           'TradeOff', 'tradeoff_to_json', 'tradeoff_from_json']
 
 # %% ../../nbs/81_front.ipynb #91d5a5c4
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Point:
 def resample_counts(n_cases: int,  # Cases per configuration
                     n_boot: int = 1000,  # Bootstrap resamples
                     seed: int = 0,  # Fixed: the same measurements always give the same verdicts
-                   ) -> np.ndarray:
+                   ) -> Array:
     "An `n_boot` × `n_cases` matrix: how many times each case is drawn in each resample."
     import numpy as np
     if n_cases < 2:
@@ -71,11 +73,11 @@ def resample_counts(n_cases: int,  # Cases per configuration
     np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)
     return counts
 
-def replicates(samples: np.ndarray,  # Configurations × cases
+def replicates(samples: Array,  # Configurations × cases
                stat: str,  # "mean" or "pNN"
-               counts: np.ndarray,  # From `resample_counts`
+               counts: Array,  # From `resample_counts`
                chunk: int = 16,  # Configurations expanded at once for a percentile
-              ) -> np.ndarray:
+              ) -> Array:
     "Configurations × resamples: `stat` of each configuration on each resample of the cases."
     import numpy as np
     samples = np.asarray(samples, dtype=np.float64)
@@ -91,7 +93,7 @@ def replicates(samples: np.ndarray,  # Configurations × cases
         out[i:i + chunk] = np.percentile(samples[i:i + chunk][:, idx], q, axis=-1)
     return out
 
-def _indices(counts: np.ndarray) -> np.ndarray:
+def _indices(counts: Array) -> Array:
     "The resamples as case indices (`n_boot` × `n_cases`), expanded from their counts."
     import numpy as np
     n = counts.shape[1]
@@ -102,18 +104,18 @@ def _indices(counts: np.ndarray) -> np.ndarray:
 class PairedTests:
     "The pairwise verdicts of a set of measured configurations."
     ids: list[str]  # Configuration ids, in the order of the matrices
-    better: dict[str, np.ndarray]  # objective -> (i, j): i better than j at the level
-    estimates: dict[str, np.ndarray]  # objective -> point estimate of each configuration
-    ci: dict[str, np.ndarray]  # objective -> (configurations × 2) interval
+    better: dict[str, Array]  # objective -> (i, j): i better than j at the level
+    estimates: dict[str, Array]  # objective -> point estimate of each configuration
+    ci: dict[str, Array]  # objective -> (configurations × 2) interval
     level: float = 0.95
 
-def _point_estimate(samples: np.ndarray, stat: str) -> np.ndarray:
+def _point_estimate(samples: Array, stat: str) -> Array:
     "Each configuration's statistic over all its cases."
     import numpy as np
     return samples.mean(axis=1) if stat == "mean" else np.percentile(samples, float(stat[1:]), axis=1)
 
 def paired_tests(ids: Sequence[str],  # Configuration ids
-                 samples: dict[str, np.ndarray],  # per-case value name -> configurations × cases
+                 samples: dict[str, Array],  # per-case value name -> configurations × cases
                  objectives: Sequence[str] = ("quality", "p50_ms", "p99_ms", "cost_usd"),
                  n_boot: int = 1000, seed: int = 0, level: float = 0.95,
                  chunk: int = 64,  # Rows of a pairwise matrix computed at once
@@ -168,7 +170,7 @@ class Front:
         "Ids on the front (ties included)."
         return [i for i in self.ids if self.status[i] != "dominated"]
 
-def _estimate_dominates(est: np.ndarray, hib: np.ndarray) -> np.ndarray:
+def _estimate_dominates(est: Array, hib: Array) -> Array:
     "(i, j): i's point estimates are at least as good as j's on every objective and better on one."
     import numpy as np
     signed = np.where(hib, est, -est)  # configurations × objectives, up is better
@@ -178,7 +180,7 @@ def _estimate_dominates(est: np.ndarray, hib: np.ndarray) -> np.ndarray:
 
 def front(tests: PairedTests,  # From `paired_tests`
           objectives: Sequence[str] | None = None,  # Default: every objective tested
-          keep: Sequence[bool] | np.ndarray | None = None,  # Which configurations to consider; default all
+          keep: Sequence[bool] | Array | None = None,  # Which configurations to consider; default all
          ) -> Front:
     "The statistical front of the kept configurations on `objectives`."
     import numpy as np
@@ -273,7 +275,7 @@ class TradeOff:
         return [p for p in self.points if p.kind == "measured"]
 
     def front(self, objectives: Sequence[str] | None = None,
-              keep: Sequence[bool] | np.ndarray | None = None,  # One flag per measured point
+              keep: Sequence[bool] | Array | None = None,  # One flag per measured point
              ) -> Front:
         "The front of the kept measured points."
         if self.tests is None:

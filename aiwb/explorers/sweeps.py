@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from ..core import Config, ConfigError, DependencyError, InputError, connect, load_config, migrate, stable_hash, transaction
 from ..eval import EVAL_MIGRATIONS, EvalTarget, cases_hash, git_commit, load_cases, run_eval
-from .front import OBJECTIVES, PUBLISHED_LEVERS, Point, TradeOff, paired_tests, project, projection_error
+from .front import OBJECTIVES, Array, PUBLISHED_LEVERS, Point, TradeOff, paired_tests, project, projection_error
 from ..providers.extractive import warm_sentence_vectors
 from ..providers.prices import price_for
 
@@ -324,7 +324,7 @@ def case_cost(metrics: dict, price) -> float:
         return 0.0
     return ((metrics.get("input_tokens") or 0) * price.input + (metrics.get("output_tokens") or 0) * price.output) / 1e6
 
-def sweep_samples(con, spec: SweepSpec, cases: Sequence) -> tuple[list[str], dict[str, dict], dict[str, np.ndarray]]:
+def sweep_samples(con, spec: SweepSpec, cases: Sequence) -> tuple[list[str], dict[str, dict], dict[str, Array]]:
     "The measured configurations (ids, settings) and their per-case values (configurations × cases)."
     import numpy as np
     price = price_for(spec.price_as) if spec.price_as else None
@@ -487,7 +487,7 @@ def projections(points: Sequence[Point], on_front: Sequence[str], top: int = 2) 
     best = sorted(front_points, key=lambda p: -p.values.get("quality", 0.0))[:top]
     return [project(p, lever) for p in best for lever in PUBLISHED_LEVERS]
 
-def cache_projection(off: Point, off_latency: np.ndarray, repeats: int) -> Point:
+def cache_projection(off: Point, off_latency: Array, repeats: int) -> Point:
     "What the exact cache should do to the configuration `off` when each case is asked `repeats` times."
     import numpy as np
     h = (repeats - 1) / repeats
@@ -508,7 +508,7 @@ def top_k_projection(basis: Point, top_k: int) -> Point:
 
 PROJECTABLE = ("cache.exact", "top_k")  # the offline levers projected beside their measurement
 
-def projection_checks(tradeoff: TradeOff, samples_latency: dict[str, "np.ndarray"], repeats: int) -> list[dict]:
+def projection_checks(tradeoff: TradeOff, samples_latency: dict[str, Array], repeats: int) -> list[dict]:
     "For each measured pair that differs in one projectable lever: projected / measured per objective."
     measured = tradeoff.measured()
     by_settings = {json.dumps(p.settings, sort_keys=True): p for p in measured}
