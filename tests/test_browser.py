@@ -23,8 +23,8 @@ import browser_check  # noqa: E402
 import browser_explorer  # noqa: E402
 
 ARTIFACTS = ROOT / "tests" / "artifacts"  # screenshots (gitignored)
-FIRST_RENDER_S = 15
-ROUND_TRIP_P95_MS = 300
+FIRST_RENDER_S = browser_explorer.FIRST_RENDER_S
+ROUND_TRIP_P95_MS = browser_explorer.ROUND_TRIP_P95_MS
 MOVES = 12
 DOCS_INPUTS = [ROOT / "nbs", ROOT / "tools" / "build_docs.py", ROOT / "tools" / "docs_outputs.py"]
 

@@ -33,6 +33,8 @@ STAND_IN = ROOT / "tests" / "browser" / "stand_in_explorer.ipynb"
 # The notebook under test: the explorers notebook once it exists, else the stand-in with the same contract.
 EXPLORER_NB = ROOT / "nbs" / "82_widgets.ipynb" if (ROOT / "nbs" / "82_widgets.ipynb").exists() else STAND_IN
 SLIDER = "max $/query"
+FIRST_RENDER_S = 15  # the limits a run must meet
+ROUND_TRIP_P95_MS = 300
 FONT_AWESOME = "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@"
 # jupytext (a dev tool) installs a JupyterLab extension that cannot load outside JupyterLab: Voilà logs an error.
 DENY_EXTENSIONS = ["jupyterlab-jupytext"]
@@ -70,6 +72,19 @@ class ExplorerRun:
     console_errors: list = field(default_factory=list)  # console errors and uncaught page errors
     bad_requests: list = field(default_factory=list)  # failed requests, HTTP >= 400, requests off 127.0.0.1
     error: str = ""  # why the run stopped, if it did
+
+    def failures(self, moves: int) -> list[str]:
+        "Why this run fails the explorer's limits, having been asked for `moves` moves; empty if it passes."
+        found = [self.error] if self.error else []
+        if not self.first_render_s <= FIRST_RENDER_S:
+            found.append(f"first render {self.first_render_s:.1f} s > {FIRST_RENDER_S} s")
+        if len(self.round_trips_ms) != moves:
+            found.append(f"{len(self.round_trips_ms)} of {moves} moves changed the plot")
+        elif not self.p95_ms <= ROUND_TRIP_P95_MS:
+            found.append(f"round trip p95 {self.p95_ms:.0f} ms > {ROUND_TRIP_P95_MS} ms")
+        if len(self.points) > 2 and self.points[1] == self.points[2]:
+            found.append(f"the points did not follow the slider: {self.points[:3]}")
+        return found + self.console_errors + self.bad_requests
 
     @property
     def p50_ms(self) -> float:
@@ -198,10 +213,11 @@ def main() -> int:
         browser.close()
     print(f"{notebook.relative_to(ROOT)}: first render {run.first_render_s:.2f} s, round trip p50 {run.p50_ms:.0f} ms"
           f" p95 {run.p95_ms:.0f} ms over {len(run.round_trips_ms)} moves, points {run.points[:3]}...")
-    for problem in [run.error] * bool(run.error) + run.console_errors + run.bad_requests:
+    failures = run.failures(12)
+    for problem in failures:
         print("  " + problem)
     print(f"screenshot: {shot.relative_to(ROOT)}")
-    return 1 if run.error or run.console_errors or run.bad_requests else 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
