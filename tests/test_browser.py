@@ -29,24 +29,30 @@ MOVES = 12
 DOCS_INPUTS = [ROOT / "nbs", ROOT / "tools" / "build_docs.py", ROOT / "tools" / "docs_outputs.py"]
 
 
-def require_browser() -> None:
-    "Fail, naming what to install, when chromium, Playwright or Voilà is missing; skip if AIWB_SKIP_BROWSER=1."
-    missing = [what for what, there in [
+def missing() -> list[str]:
+    "What the browser tests need and cannot find, with how to install it."
+    return [what for what, there in [
         ("chromium (apt-get install -y chromium chromium-driver)", shutil.which("chromium")),
         ("playwright (pip install playwright)", importlib.util.find_spec("playwright")),
         ("voila (pip install voila)", browser_explorer.VOILA.exists())] if not there]
-    if not missing:
+
+
+def require_browser() -> None:
+    "Fail, naming what to install, when chromium, Playwright or Voilà is missing; skip if AIWB_SKIP_BROWSER=1."
+    if not missing():
         return
     if os.environ.get("AIWB_SKIP_BROWSER") == "1":
-        pytest.skip(f"AIWB_SKIP_BROWSER=1: browser tests skipped on purpose; missing {', '.join(missing)}")
-    pytest.fail(f"the browser tests need {', '.join(missing)}; never `playwright install`, the browser is Debian's. "
+        pytest.skip(f"AIWB_SKIP_BROWSER=1: browser tests skipped on purpose; missing {', '.join(missing())}")
+    pytest.fail(f"the browser tests need {', '.join(missing())}; never `playwright install`, the browser is Debian's. "
                 "Set AIWB_SKIP_BROWSER=1 to skip them.", pytrace=False)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    "Debian's chromium, headless, for every test in this module."
-    require_browser()
+    "Debian's chromium, headless, for every test in this module (None when missing: each test then says so)."
+    if missing():
+        yield None
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -56,6 +62,7 @@ def browser():
 
 
 def test_explorer_slider_moves_the_plot(browser, tmp_path):
+    require_browser()
     with browser_explorer.voila(browser_explorer.EXPLORER_NB, tmp_path / "home", log=tmp_path / "voila.log") as url:
         run = browser_explorer.drive_explorer(browser, url, moves=MOVES, screenshot=ARTIFACTS / "explorer.png")
     where = f"{browser_explorer.EXPLORER_NB.relative_to(ROOT)} (Voilà log: {tmp_path / 'voila.log'})"
@@ -85,6 +92,7 @@ def docs_site():
 
 
 def test_every_docs_page_loads_cleanly(browser):
+    require_browser()
     site = docs_site()
     shots = ARTIFACTS / "docs"
     shots.mkdir(parents=True, exist_ok=True)
@@ -102,6 +110,7 @@ def test_every_docs_page_loads_cleanly(browser):
 
 def test_the_docs_check_sees_problems(browser, tmp_path):
     "The checker itself: a console error, a missing file and a request for the web are each reported."
+    require_browser()
     (tmp_path / "clean.html").write_text("<html><body><p>fine</p></body></html>")
     (tmp_path / "broken.html").write_text(
         "<html><body><script>console.error('boom')</script><script src='missing.js'></script>"
