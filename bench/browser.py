@@ -48,7 +48,8 @@ def main() -> int:
     renders = [r.first_render_s for r in runs if r.first_render_s == r.first_render_s]
     trips = [t for r in runs for t in r.round_trips_ms]
     passed = sum(not r.failures(args.moves) for r in runs)
-    rows = [("notebook", str(notebook.relative_to(ROOT) if notebook.is_relative_to(ROOT) else notebook)),
+    shown = notebook.relative_to(ROOT) if notebook.is_relative_to(ROOT) else notebook
+    rows = [("notebook", str(shown)),
             ("runs passed", f"{passed} / {len(runs)}"),
             ("first render p50 / max", f"{statistics.median(renders):.2f} s / {max(renders):.2f} s" if renders else "-"),
             (f"round trip p50 / p95 ({len(trips)} moves)",
