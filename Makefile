@@ -1,6 +1,6 @@
 # aiwb: two commands on a fresh machine (Python 3.11 + package registries):
 #   make demo   set up .venv and run the offline demo on the bundled data
-#   make test   set up .venv and run every check (sync, notebooks, pytest, docs)
+#   make test   set up .venv and run every check (sync, notebooks, docs, pytest with the browser tests)
 #   make test-slow  the tests marked `slow`, which `make test` leaves out (see README, "Developing")
 SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
@@ -30,7 +30,8 @@ $(STAMP): settings.ini setup.py pyproject.toml
 demo: setup
 	AIWB_HOME=$${AIWB_HOME:-$(CURDIR)/.aiwb} $(BIN)/aiwb demo
 
-test: setup pgvector sync-check nbtest pytest docs
+# docs before pytest: tests/test_browser.py loads every page of the built site (it rebuilds a missing or stale one).
+test: setup pgvector sync-check nbtest docs pytest
 
 # pgvector for the system PostgreSQL 15 (tests/test_pgvector.py starts a real server): a no-op when present.
 # Debian's postgresql-15-pgvector where the archive has it, else Debian's pgvector source built against
@@ -57,6 +58,7 @@ nbtest: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
+# tests/test_browser.py needs Debian's chromium (.ci/run installs it); AIWB_SKIP_BROWSER=1 skips it on purpose.
 pytest: setup pgvector
 	$(BIN)/python -m pytest -q tests
 

@@ -6,7 +6,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = [("overhead.py", []), ("faults.py", []), ("semantic_cache.py", []), ("retrieval.py", []),
            ("search_speed.py", []), ("ingest_speed.py", []),
-           ("cold_start.py", [])]
+           ("cold_start.py", []), ("browser.py", [])]
 
 if __name__ == "__main__":
     failed = []
