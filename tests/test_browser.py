@@ -1,7 +1,7 @@
 """The explorers and the docs site in a real browser: Debian's chromium driven by Playwright, nothing off 127.0.0.1.
 
-The explorer test serves the explorer notebook (`browser_explorer.EXPLORER_NB`: `nbs/82_widgets.ipynb`, or the
-stand-in `tests/browser/stand_in_explorer.ipynb` until it exists) with Voilà, waits for the figure, moves the
+The explorer test serves the explorer app (`browser_explorer.EXPLORER_NB`: `examples/explorer.ipynb`, the
+`TradeOffExplorer` over the measured SQuAD sweep, as a user serves it) with Voilà, waits for the figure, moves the
 `max $/query` slider with the keyboard and checks that the graph's data follows, fast, with no console error and
 no request that fails or leaves the machine. The docs test serves `_docs/` and loads every page.
 

@@ -29,9 +29,8 @@ from pathlib import Path
 from browser_check import launch
 
 ROOT = Path(__file__).resolve().parent.parent
-STAND_IN = ROOT / "tests" / "browser" / "stand_in_explorer.ipynb"
-# The notebook under test: the explorers notebook once it exists, else the stand-in with the same contract.
-EXPLORER_NB = ROOT / "nbs" / "82_widgets.ipynb" if (ROOT / "nbs" / "82_widgets.ipynb").exists() else STAND_IN
+# The notebook under test: the explorer app a user serves with `voila examples/explorer.ipynb`.
+EXPLORER_NB = ROOT / "examples" / "explorer.ipynb"  # the explorer as an app: what a user serves with Voilà
 SLIDER = "max $/query"
 FIRST_RENDER_S = 15  # the limits a run must meet
 ROUND_TRIP_P95_MS = 300
@@ -52,7 +51,9 @@ _WATCH = """(description) => {
   const fingerprint = () => JSON.stringify(gd.data.map(
     t => [t.x, t.y, t.marker, t.opacity, t.selectedpoints, t.visible]));
   const w = window.__explorer = {gd, keys: [], changes: [], last: fingerprint()};
-  w.points = () => gd.data.map(t => (t.x || []).length);
+  // points drawn: a hidden point has x null (the explorer's filters) or opacity 0
+  w.points = () => gd.data.map(t => (t.x || []).filter((x, i) => x !== null && x !== undefined &&
+    !(t.marker && Array.isArray(t.marker.opacity) && t.marker.opacity[i] === 0)).length);
   w.slider = labels.at(-1).closest('.widget-slider').querySelector('.noUi-target').noUiSlider;
   document.addEventListener('keydown', () => w.keys.push(performance.now()), true);
   new MutationObserver(() => {
