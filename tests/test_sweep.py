@@ -130,3 +130,14 @@ def test_ray_engine_equals_local(tmp_path):
                       for p in t.measured()}
     assert pick(local) == pick(ray_run)
     assert len(pick(local)) == 4
+
+
+def test_optuna_sampler_measures_what_it_asks(tmp_path):
+    pytest.importorskip("optuna")
+    from aiwb.explorers.sweeps import run_sweep, sweep_spec
+    spec = sweep_spec("opt", DATA / "golden.jsonl", DATA / "corpus", {"pipeline.mode": ["vector", "bm25"], "top_k": [2, 4]},
+                      sampler="optuna", trials=5, limit=4, seed=1)
+    seen = []
+    trade = run_sweep(spec, tmp_path, progress=False, on_point=lambda m: seen.append(m.config_id))
+    assert 1 <= len(seen) <= 4 and len(set(seen)) == len(seen)  # a configuration asked twice is measured once
+    assert len(trade.measured()) == len(seen)
