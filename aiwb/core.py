@@ -110,6 +110,7 @@ class PipelineSettings:
     rerank: bool = False  # Re-score the retrieved chunks
     reranker: str = "maxsim"  # Which reranker
     rerank_candidates: int = 20  # Chunks retrieved for the reranker to choose `top_k` from
+    compress: float = 1.0  # Share of the context's tokens sent to the model (1.0: all; less: its sentences closest to the question)
     filters: dict | None = None  # Metadata filter of every retrieval (the dict form of `aiwb.data.filters`)
 
 # %% ../nbs/00_core.ipynb #b020ed9f
@@ -224,7 +225,7 @@ _SECTION_BOUNDS = {  # (table, key) -> (lowest, highest), inclusive
     ("models", "tpm"): (1, 10**10), ("models", "budget_usd"): (0, 10**7), ("models", "input_usd_per_mtok"): (0, 10**4),
     ("models", "output_usd_per_mtok"): (0, 10**4), ("cache", "semantic_threshold"): (0.0, 1.0),
     ("cache", "ttl_s"): (0.001, 10**9), ("tracing", "sample_rate"): (0.0, 1.0),
-    ("pipeline", "rerank_candidates"): (1, 200),
+    ("pipeline", "rerank_candidates"): (1, 200), ("pipeline", "compress"): (0.05, 1.0),
 }
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -84,6 +84,7 @@ def test_bad_spec_files(home, tmp_path, body, code, message):
     ('"pipeline.mode" = ["fuzzy"]', 3, "must be a search mode"),
     ('top_k = [0]', 3, "'top_k' must be between 1 and 1000"),
     ('"cache.semantic_threshold" = [1.5]', 3, "between 0.0 and 1.0"),
+    ('"pipeline.compress" = [0.0]', 3, "'pipeline.compress' must be between 0.05 and 1.0"),
     ("top_k = [" + ", ".join(str(i) for i in range(1, 70)) + "]", 4, "at most 64"),
 ])
 def test_bad_grid_values_fail_before_anything_runs(home, tmp_path, grid, code, message):
@@ -141,3 +142,21 @@ def test_optuna_sampler_measures_what_it_asks(tmp_path):
     trade = run_sweep(spec, tmp_path, progress=False, on_point=lambda m: seen.append(m.config_id))
     assert 1 <= len(seen) <= 4 and len(set(seen)) == len(seen)  # a configuration asked twice is measured once
     assert len(trade.measured()) == len(seen)
+
+
+def test_prompt_compression_sends_less_and_keeps_the_sources(tmp_path):
+    from aiwb.core import connect, load_config
+    from aiwb.data.store import ingest
+    from aiwb.orchestration.pipeline import build_pipeline
+    (tmp_path / "config.toml").write_text("[pipeline]\ncompress = 0.4\n")
+    full = load_config(env={"AIWB_HOME": str(tmp_path / "h")})
+    half = load_config(tmp_path / "config.toml", env={"AIWB_HOME": str(tmp_path / "h")})
+    assert half.pipeline.compress == 0.4
+    con = connect(config=full)
+    ingest(con, DATA / "corpus", full)
+    q = "What does the circuit breaker do when a provider keeps failing?"
+    a = build_pipeline(full, con, cache=False).ask(q)
+    b = build_pipeline(half, con, cache=False).ask(q)
+    assert b.usage.input_tokens < 0.7 * a.usage.input_tokens
+    assert not b.abstained and b.sources and all(len(s.chunk_id) == 16 for s in b.sources)
+    con.close()

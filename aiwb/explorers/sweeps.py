@@ -26,8 +26,8 @@ __all__ = ['SWEEP_KEYS', 'SAMPLERS', 'MAX_CONFIGURATIONS', 'MAX_VALUES', 'SWEEP_
            'PROJECTABLE', 'SweepSpec', 'sweep_spec', 'load_sweep_spec', 'configurations', 'config_id', 'config_tables',
            'config_toml', 'config_for', 'store_key', 'prepare_stores', 'Measured', 'measure', 'open_sweep_store',
            'measured_ids', 'save_measured', 'case_cost', 'sweep_samples', 'run_sweep', 'sweep_tradeoff', 'projections',
-           'cache_projection', 'top_k_projection', 'projection_checks', 'front_rows', 'front_table',
-           'projections_table', 'export_config']
+           'cache_projection', 'top_k_projection', 'compress_projection', 'projection_checks', 'front_rows',
+           'front_table', 'projections_table', 'export_config']
 
 # %% ../../nbs/83_sweeps.ipynb #f7405553
 SWEEP_KEYS: dict[str, str] = {
@@ -40,6 +40,7 @@ SWEEP_KEYS: dict[str, str] = {
     "pipeline.rerank": "re-score the retrieved chunks",
     "pipeline.reranker": "maxsim, fusion or llm",
     "pipeline.rerank_candidates": "chunks retrieved for the reranker",
+    "pipeline.compress": "share of the retrieved context sent to the model (prompt compression)",
     "cache.exact": "serve identical requests from the exact cache",
     "cache.semantic": "serve paraphrases from the semantic cache",
     "cache.semantic_threshold": "the semantic cache's lowest cosine",
@@ -506,7 +507,15 @@ def top_k_projection(basis: Point, top_k: int) -> Point:
                  assumption="cost grows in proportion to top_k (retrieved context dominates the prompt); latency and "
                             "quality kept", basis=basis.id)
 
-PROJECTABLE = ("cache.exact", "top_k")  # the offline levers projected beside their measurement
+def compress_projection(basis: Point, share: float) -> Point:
+    "What prompt compression to `share` should do to `basis`: cost in proportion to the context kept."
+    s0 = basis.settings.get("pipeline.compress", 1.0)
+    values = {**basis.values, "cost_usd": basis.values["cost_usd"] * share / s0}
+    return Point(f"{basis.id}+compress={share}", {**basis.settings, "pipeline.compress": share}, values, {},
+                 kind="projected", assumption="cost falls in proportion to the context kept (the LLMLingua-2 "
+                 "projection's rule); latency and quality kept", basis=basis.id)
+
+PROJECTABLE = ("cache.exact", "top_k", "pipeline.compress")  # the offline levers projected beside their measurement
 
 def projection_checks(tradeoff: TradeOff, samples_latency: dict[str, Array], repeats: int) -> list[dict]:
     "For each measured pair that differs in one projectable lever: projected / measured per objective."
@@ -517,14 +526,14 @@ def projection_checks(tradeoff: TradeOff, samples_latency: dict[str, Array], rep
         for key in PROJECTABLE:
             if key not in p.settings:
                 continue
-            for value in ({True} if key == "cache.exact" else {q.settings.get("top_k") for q in measured}):
+            for value in ({True} if key == "cache.exact" else {q.settings.get(key) for q in measured}):
                 if value == p.settings[key] or (key == "cache.exact" and p.settings[key] is not False):
                     continue
                 target = by_settings.get(json.dumps({**p.settings, key: value}, sort_keys=True))
                 if target is None:
                     continue
                 proj = (cache_projection(p, samples_latency[p.id], repeats) if key == "cache.exact"
-                        else top_k_projection(p, value))
+                        else top_k_projection(p, value) if key == "top_k" else compress_projection(p, value))
                 out.append({"lever": f"{key}={value}", "basis": p.id, "measured": target.id,
                             **{f"{o} projected/measured": r for o, r in projection_error(proj, target).items()
                                if o != "quality"}})

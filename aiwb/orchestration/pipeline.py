@@ -26,8 +26,8 @@ from ..reliability.chain import ReliableProvider
 
 # %% auto #0
 __all__ = ['COSINE_MODES', 'STEP_TYPES', 'RUNTIME_DB', 'StepRecord', 'PipelineAnswer', 'Request', 'Step', 'BaseStep',
-           'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'Validate', 'CacheStore', 'make_step', 'RAGPipeline',
-           'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
+           'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'compress_context', 'Validate', 'CacheStore', 'make_step',
+           'RAGPipeline', 'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
 
 # %% ../../nbs/50_pipeline.ipynb #a1b2c3d4
 COSINE_MODES = ("vector", "ivf", "int8", "binary", "hnsw")  # search modes whose scores are cosine similarities
@@ -194,7 +194,9 @@ class Generate(BaseStep):
     name = "generate"
 
     def run(self, rag: RAGPipeline, req: Request) -> tuple[str, str]:
-        kw = {"system": rag.system, "context": req.sources, "max_tokens": rag.max_tokens}
+        share = rag.config.pipeline.compress
+        context = compress_context(req.question, req.sources, share) if share < 1.0 else req.sources
+        kw = {"system": rag.system, "context": context, "max_tokens": rag.max_tokens}
         if req.on_text is not None and getattr(rag.provider, "streams", False):
             kw["on_text"] = req.on_text
         rag._local.reports = reports = []
@@ -227,6 +229,38 @@ class Generate(BaseStep):
         req.degraded.append(f"generation: {type(e).__name__}: {_first_line(e)} "
                             f"(served a stale cached answer, {age:.0f} s old)")
         return "degraded", "stale cached answer"
+
+# %% ../../nbs/50_pipeline.ipynb #fcda9c5b
+def compress_context(question: str,  # The question the context must answer
+                     sources: Sequence[Source],  # Retrieved chunks, best first
+                     share: float,  # Share of the context's tokens to keep, in (0, 1]
+                    ) -> list[Source]:
+    "The sources cut to their sentences that share most content words with the question, `share` of the tokens."
+    from aiwb.embeddings import count_tokens
+    from aiwb.text import content_words, split_sentences
+    if share >= 1.0 or not sources:
+        return list(sources)
+    q = set(content_words(question))
+    parts = [(i, j, s, count_tokens(s), len(q & set(content_words(s))))
+             for i, src in enumerate(sources) for j, s in enumerate(split_sentences(src.text))]
+    budget = share * sum(p[3] for p in parts)
+    keep, used = set(), 0
+    for i in range(len(sources)):  # every chunk keeps its best sentence
+        best = max((p for p in parts if p[0] == i), key=lambda p: (p[4], -p[1]), default=None)
+        if best is not None:
+            keep.add((i, best[1]))
+            used += best[3]
+    for i, j, _, n, _ in sorted(parts, key=lambda p: (-p[4], p[0], p[1])):  # most shared words first
+        if used >= budget:
+            break
+        if (i, j) not in keep:
+            keep.add((i, j))
+            used += n
+    out = []
+    for i, src in enumerate(sources):
+        text = " ".join(s for ii, j, s, _, _ in parts if ii == i and (i, j) in keep)
+        out.append(dataclasses.replace(src, text=text or src.text))
+    return out
 
 # %% ../../nbs/50_pipeline.ipynb #a6b7c8da
 _CITED = re.compile(r"\[([0-9a-f]{16})\]")  # a chunk id as the providers cite it: 16 hex characters
@@ -353,7 +387,8 @@ def settings(self) -> dict:
     "What retrieval depends on besides the question (search mode, filters, top_k, score floor), as plain data."
     from aiwb.data.filters import filter_spec
     return {"mode": self.mode, "filters": None if self.filters is None else filter_spec(self.filters),
-            "top_k": self.config.top_k, "min_retrieval_score": self.config.min_retrieval_score}
+            "top_k": self.config.top_k, "min_retrieval_score": self.config.min_retrieval_score,
+            **({"compress": self.config.pipeline.compress} if self.config.pipeline.compress < 1.0 else {})}
 
 # %% ../../nbs/50_pipeline.ipynb #8d533186
 @patch_to(RAGPipeline)
