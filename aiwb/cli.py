@@ -1101,8 +1101,8 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("spec", type=Path, help="a sweep file (TOML: name, golden, corpus, [grid])")
     s.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="measure here, one configuration at a time, or as tasks on a Ray cluster")
-    s.add_argument("--objectives", default="quality,p50_ms,p99_ms,cost_usd",
-                   help="comma-separated: quality, p50_ms, p99_ms, cost_usd")
+    s.add_argument("--objectives", default="",
+                   help="comma-separated: quality, p50_ms, p99_ms, cost_usd, ttft_ms (default: all of them)")
     s.add_argument("--export", metavar="ID", default=None, help="print the config.toml of this measured configuration")
     s.add_argument("--out", type=Path, default=None, help="with --export: write the file here")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

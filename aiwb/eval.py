@@ -381,6 +381,7 @@ def score_case(case: GoldenCase, completion: Completion,
         "cost_usd": completion.cost_usd,
         "input_tokens": completion.usage.input_tokens, "output_tokens": completion.usage.output_tokens,
         "cache": getattr(completion, "cache", "off"),  # off | miss | exact | semantic (a pipeline answer)
+        "ttft_ms": getattr(completion, "ttft_ms", None),  # time to the first streamed text (None: not streamed)
         "answered": float(not completion.abstained),
         "abstained": float(completion.abstained),
         "fell_back": float(_fell_back(completion)),
@@ -425,14 +426,19 @@ def provider_config(provider) -> dict:
     return out
 
 # %% ../nbs/60_eval.ipynb #cdffc547
+def _discard_text(text: str) -> None:
+    "A streaming callback that keeps nothing: the harness measures when text arrives, not what."
+
 class EvalTarget:
     "A RAG pipeline as the harness calls it: thread-safe, recording the ranked retrieved documents."
 
-    def __init__(self, pipeline: RAGPipeline, name: str = "rag", config: dict | None = None):
-        self.pipeline, self.name = pipeline, name
+    def __init__(self, pipeline: RAGPipeline, name: str = "rag", config: dict | None = None,
+                 stream: bool = False,  # Ask with a text callback, as `aiwb ask --stream` does (time to first text)
+                ):
+        self.pipeline, self.name, self.stream = pipeline, name, stream
         self.config = {"provider": pipeline.provider.name, "model": pipeline.provider.model,
                        "provider_params": provider_config(pipeline.provider), **pipeline.settings(),
-                       "retriever": type(pipeline).__name__, **(config or {})}
+                       "retriever": type(pipeline).__name__, **({"stream": True} if stream else {}), **(config or {})}
         self._local = threading.local()
         from aiwb.embeddings import load_encoder
         load_encoder()  # load the embedding model now, so the first cases' latency does not include loading it
@@ -456,7 +462,7 @@ class EvalTarget:
             return hits
         p.retrieve = recording  # this pipeline instance belongs to the calling thread
         try:
-            return p.ask(question), ranked
+            return p.ask(question, on_text=_discard_text if self.stream else None), ranked
         finally:
             del p.retrieve
 

@@ -3,9 +3,9 @@
 Two sweeps through `aiwb.explorers.sweeps.run_sweep` (the same code `aiwb sweep` runs), then the cost of
 recomputing a front:
 
-* bundled: the bundled corpus and golden set (22 questions, each asked twice), 16 configurations: search mode x
-  top_k x exact cache x prompt compression (all the context, or the half closest to the question). Small: its
-  CIs are wide, so few configurations separate.
+* bundled: the bundled corpus and golden set (22 questions, each asked twice), 32 configurations: search mode x
+  top_k x exact cache x prompt compression (all the context, or the half closest to the question) x streaming
+  (time to first text). Small: its CIs are wide, so few configurations separate.
 * squad500: 500 questions sampled (seeded) from the SQuAD v1.1 dev half (`../shared/data`), over all 1,023
   paragraphs, 12 configurations: search mode x top_k x embedding precision (fp32 / int8 ONNX, one store each).
   quality = F1 (official normalisation); $/query = the measured tokens at claude-3-5-haiku's list price.
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
         data = REPO / "data"
         spec = sweep_spec("bundled", data / "golden.jsonl", data / "corpus",
                           {"pipeline.mode": ["vector", "hybrid"], "top_k": [4, 2], "cache.exact": [False, True],
-                           "pipeline.compress": [1.0, 0.5]},
+                           "pipeline.compress": [1.0, 0.5], "streaming": [False, True]},
                           repeats=2, price_as=PRICE, metric="correct")
         figures["bundled"] = run_one("bundled", spec, home)
     if only in (None, "squad500"):

@@ -160,3 +160,16 @@ def test_prompt_compression_sends_less_and_keeps_the_sources(tmp_path):
     assert b.usage.input_tokens < 0.7 * a.usage.input_tokens
     assert not b.abstained and b.sources and all(len(s.chunk_id) == 16 for s in b.sources)
     con.close()
+
+
+def test_streaming_lever_measures_time_to_first_text(tmp_path):
+    from aiwb.explorers.sweeps import export_config, run_sweep, sweep_spec
+    spec = sweep_spec("s", DATA / "golden.jsonl", DATA / "corpus", {"streaming": [False, True]}, limit=6)
+    trade = run_sweep(spec, tmp_path, progress=False)
+    by = {p.settings["streaming"]: p for p in trade.measured()}
+    assert set(by) == {False, True} and "ttft_ms" in trade.tests.better
+    streamed, whole = by[True].values, by[False].values
+    assert streamed["ttft_ms"] <= streamed["p50_ms"] + 1e-9  # the first words arrive before the answer ends
+    assert abs(whole["ttft_ms"] - whole["p50_ms"]) < 1e-9  # not streamed: the first text is the whole answer
+    text = export_config(spec, trade, by[True].id)
+    assert text.startswith("# measured with streaming = true") and "streaming =" not in text.split("\n", 1)[1]

@@ -22,12 +22,12 @@ from ..providers.extractive import warm_sentence_vectors
 from ..providers.prices import price_for
 
 # %% auto #0
-__all__ = ['SWEEP_KEYS', 'SAMPLERS', 'MAX_CONFIGURATIONS', 'MAX_VALUES', 'SWEEP_MIGRATIONS', 'SWEEP_DB', 'CACHE_HIT_MS',
-           'PROJECTABLE', 'SweepSpec', 'sweep_spec', 'load_sweep_spec', 'configurations', 'config_id', 'config_tables',
-           'config_toml', 'config_for', 'store_key', 'prepare_stores', 'Measured', 'measure', 'open_sweep_store',
-           'measured_ids', 'save_measured', 'case_cost', 'sweep_samples', 'run_sweep', 'sweep_tradeoff', 'projections',
-           'cache_projection', 'top_k_projection', 'compress_projection', 'projection_checks', 'front_rows',
-           'front_table', 'projections_table', 'export_config']
+__all__ = ['SWEEP_KEYS', 'CLIENT_KEYS', 'SWEEP_OBJECTIVES', 'SAMPLERS', 'MAX_CONFIGURATIONS', 'MAX_VALUES', 'SWEEP_MIGRATIONS',
+           'SWEEP_DB', 'CACHE_HIT_MS', 'PROJECTABLE', 'SweepSpec', 'sweep_spec', 'load_sweep_spec', 'configurations',
+           'config_id', 'config_tables', 'config_toml', 'config_for', 'store_key', 'prepare_stores', 'Measured',
+           'measure', 'open_sweep_store', 'measured_ids', 'save_measured', 'case_cost', 'sweep_samples', 'run_sweep',
+           'sweep_tradeoff', 'projections', 'cache_projection', 'top_k_projection', 'compress_projection',
+           'projection_checks', 'front_rows', 'front_table', 'projections_table', 'export_config']
 
 # %% ../../nbs/83_sweeps.ipynb #f7405553
 SWEEP_KEYS: dict[str, str] = {
@@ -44,7 +44,10 @@ SWEEP_KEYS: dict[str, str] = {
     "cache.exact": "serve identical requests from the exact cache",
     "cache.semantic": "serve paraphrases from the semantic cache",
     "cache.semantic_threshold": "the semantic cache's lowest cosine",
+    "streaming": "ask with a text callback, as `aiwb ask --stream` does: time to first text is measured",
 }
+CLIENT_KEYS = ("streaming",)  # sweep keys that are how a client asks, not configuration: never in config.toml
+SWEEP_OBJECTIVES = ("quality", "p50_ms", "p99_ms", "cost_usd", "ttft_ms")
 SAMPLERS = ("grid", "random", "optuna")
 MAX_CONFIGURATIONS = 1000  # a sweep larger than this is refused: split it
 MAX_VALUES = 64  # values of one key
@@ -188,7 +191,7 @@ def config_toml(base: dict[str, Any], settings: dict[str, Any]) -> str:
 
 def config_for(spec: SweepSpec, settings: dict[str, Any], home: str | Path) -> Config:
     "The validated `Config` of one configuration, with its home at `home`."
-    text = config_toml(_base_tables(spec), settings)
+    text = config_toml(_base_tables(spec), {k: v for k, v in settings.items() if k not in CLIENT_KEYS})
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "config.toml"
         path.write_text(text, encoding="utf-8")
@@ -245,7 +248,7 @@ def measure(spec: SweepSpec, settings: dict[str, Any], home: str | Path, stores:
     try:
         warm_sentence_vectors(con)  # the offline answerer's sentence vectors, once per process and corpus
         pipe = build_pipeline(cfg, con, runtime, cache=cfg.cache.exact or cfg.cache.semantic, corpus_frozen=True)
-        target = EvalTarget(pipe, name=spec.name)
+        target = EvalTarget(pipe, name=spec.name, stream=bool(settings.get("streaming", False)))
         cv = corpus_version(con)
         run_id = run_eval(cases, target, scratch, name="measure", repeats=spec.repeats, concurrency=1,
                           corpus_version=cv, resume=False, progress=False)
@@ -333,9 +336,9 @@ def sweep_samples(con, spec: SweepSpec, cases: Sequence) -> tuple[list[str], dic
                       "ORDER BY created_at, config_id", [spec.name, cases_hash(cases), spec.repeats]).fetchall()
     order = {c.id: i for i, c in enumerate(cases)}
     ids, settings = [], {}
-    q, lat, cost = [], [], []
+    q, lat, cost, first = [], [], [], []
     for cid, sett, run_id in pts:
-        qv, lv, cv = (np.zeros((len(cases), spec.repeats)) for _ in range(3))
+        qv, lv, cv, fv = (np.zeros((len(cases), spec.repeats)) for _ in range(4))
         for case_id, rep, metrics, err in con.execute(
                 "SELECT case_id, rep, metrics, error FROM eval_cases WHERE run_id=?", [run_id]).fetchall():
             m = json.loads(metrics)
@@ -345,10 +348,13 @@ def sweep_samples(con, spec: SweepSpec, cases: Sequence) -> tuple[list[str], dic
             qv[i, rep] = 0.0 if err is not None else float(m.get(spec.metric) or 0.0)
             lv[i, rep] = float(m.get("latency_ms") or 0.0)
             cv[i, rep] = case_cost(m, price)
+            fv[i, rep] = float(m.get("ttft_ms") or m.get("latency_ms") or 0.0)  # not streamed: the whole answer
         ids.append(cid)
         settings[cid] = json.loads(sett)
         q.append(qv.mean(axis=1)), lat.append(lv.mean(axis=1)), cost.append(cv.mean(axis=1))
-    return ids, settings, {"quality": np.array(q), "latency_ms": np.array(lat), "cost_usd": np.array(cost)}
+        first.append(fv.mean(axis=1))
+    return ids, settings, {"quality": np.array(q), "latency_ms": np.array(lat), "cost_usd": np.array(cost),
+                           "ttft_ms": np.array(first)}
 
 # %% ../../nbs/83_sweeps.ipynb #f4e2a752
 def _ray_measure(spec, settings, home, stores, cases):
@@ -431,7 +437,7 @@ def sweep_tradeoff(con, spec: SweepSpec, cases: Sequence, n_boot: int = 1000) ->
     ids, settings, samples = sweep_samples(con, spec, cases)
     if len(ids) < 1:
         raise InputError(f"sweep {spec.name!r} has no measured configuration", hint="run it: aiwb sweep SPEC")
-    tests = paired_tests(ids, samples, n_boot=n_boot, seed=spec.seed)
+    tests = paired_tests(ids, samples, objectives=SWEEP_OBJECTIVES, n_boot=n_boot, seed=spec.seed)
     from aiwb.explorers.front import measured_points
     points = measured_points(tests, settings)
     notes = [f"{len(cases)} cases of {spec.golden.name}, each asked {spec.repeats}x; quality = {spec.metric}",
@@ -544,9 +550,13 @@ def _fmt(o: str, v: float) -> str:
     "A value of objective `o` for a table: cost per 1,000 queries, latency in ms, quality to 3 places."
     return f"{v * 1000:.4f}" if o == "cost_usd" else f"{v:.0f}" if o.endswith("_ms") else f"{v:.3f}"
 
+def _tested(tradeoff: TradeOff, objectives: Sequence[str] | None) -> tuple[str, ...]:
+    "`objectives`, or every objective the trade-off's tests cover."
+    return tuple(objectives or (tradeoff.tests.better if tradeoff.tests is not None else OBJECTIVES))
+
 def front_rows(tradeoff: TradeOff, objectives: Sequence[str] | None = None) -> list[dict]:
     "Every point as a row: id, kind, settings, each objective with its interval, status, dominated by, assumption."
-    objectives = tuple(objectives or OBJECTIVES)
+    objectives = _tested(tradeoff, objectives)
     f = tradeoff.front(objectives)
     order = {"front": 0, "tie": 1, "dominated": 2}
     rows = []
@@ -568,7 +578,7 @@ def _title(o: str) -> str:
 def front_table(tradeoff: TradeOff, objectives: Sequence[str] | None = None):
     "A rich table of the measured points: front first, then ties, then dominated (faded), each value with its CI."
     from rich.table import Table
-    objectives = tuple(objectives or OBJECTIVES)
+    objectives = _tested(tradeoff, objectives)
     t = Table(title=f"{tradeoff.title}: value (95 % CI)")
     for col in ("id", "settings", *(_title(o) for o in objectives), "status"):
         t.add_column(col, overflow="fold")
@@ -584,7 +594,7 @@ def front_table(tradeoff: TradeOff, objectives: Sequence[str] | None = None):
 def projections_table(tradeoff: TradeOff, objectives: Sequence[str] | None = None):
     "A rich table of the projected points: the lever, its basis, the projected range, the assumption."
     from rich.table import Table
-    objectives = tuple(objectives or OBJECTIVES)
+    objectives = _tested(tradeoff, objectives)
     t = Table(title="projections (not measured: published effects applied to a measured point)")
     for col in ("lever", "from", *(_title(o) for o in objectives if o != "quality"), "assumption"):
         t.add_column(col, overflow="fold")
@@ -602,4 +612,7 @@ def export_config(spec: SweepSpec, tradeoff: TradeOff, point_id: str) -> str:
         ids = ", ".join(p.id for p in tradeoff.measured())
         what = "matches no" if not match else "matches more than one"
         raise InputError(f"{point_id!r} {what} measured configuration of sweep {spec.name!r}", hint=f"ids: {ids}")
-    return config_toml(_base_tables(spec), match[0].settings)
+    client = {k: v for k, v in match[0].settings.items() if k in CLIENT_KEYS}
+    note = "".join(f"# measured with {k} = {str(v).lower()}: a client setting (`aiwb ask --stream`), not a config key\n"
+                   for k, v in client.items())
+    return note + config_toml(_base_tables(spec), {k: v for k, v in match[0].settings.items() if k not in CLIENT_KEYS})

@@ -143,8 +143,9 @@ def front_figure_3d(tradeoff: TradeOff, x: str = "p50_ms", y: str = "cost_usd", 
     return fig
 
 # %% ../../nbs/82_widgets.ipynb #99ad7d69
-def points_table_html(tradeoff: TradeOff, front: Front, objectives: Sequence[str] = tuple(OBJECTIVES)) -> str:
-    "The measured points as an HTML table: front first, dominated rows faded."
+def points_table_html(tradeoff: TradeOff, front: Front, objectives: Sequence[str] | None = None) -> str:
+    "The measured points as an HTML table (every tested objective by default): front first, dominated rows faded."
+    objectives = tuple(objectives or (tradeoff.tests.better if tradeoff.tests is not None else OBJECTIVES))
     order = {"front": 0, "tie": 1, "dominated": 2}
     rows = sorted((p for p in tradeoff.measured() if p.id in front.status),
                   key=lambda p: (order[front.status[p.id]], -p.values.get("quality", 0.0)))
