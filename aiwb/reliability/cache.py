@@ -475,7 +475,16 @@ def put(self, question: str, c: Completion, ctx: CacheContext, ttl: float | None
         self.con.execute("INSERT OR REPLACE INTO cache_semantic VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          [eid, scope, ctx.corpus_version, question, vec.tolist(), json.dumps(c.to_dict()), now,
                           exp])
-        self._scopes.pop(scope, None)
+        loaded = self._scopes.get(scope)
+        if loaded is not None:  # keep the scope's matrix in memory up to date instead of reading it all again
+            mat, meta = loaded
+            at = next((i for i, m in enumerate(meta) if m[0] == eid), None)
+            if at is None:
+                mat, meta = np.vstack([mat, vec[None, :]]), meta + [(eid, question, exp)]
+            else:
+                mat, meta = mat.copy(), list(meta)
+                mat[at], meta[at] = vec, (eid, question, exp)
+            self._scopes[scope] = (mat, meta)
 
 @patch_to(SemanticCache)
 def purge(self, corpus_version: str | None = None) -> int:
