@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import tempfile
 import time
@@ -373,6 +374,7 @@ def _measure_all(spec, todo, home, stores, cases, engine, on_point):
         raise DependencyError("--engine ray needs Ray", hint="pip install 'aiwb[ray]' (or pip install ray)") from None
     started = not ray.is_initialized()
     if started:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: no usage report to send
         ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
         task = ray.remote(num_cpus=1)(_ray_measure)
