@@ -173,3 +173,11 @@ def test_streaming_lever_measures_time_to_first_text(tmp_path):
     assert abs(whole["ttft_ms"] - whole["p50_ms"]) < 1e-9  # not streamed: the first text is the whole answer
     text = export_config(spec, trade, by[True].id)
     assert text.startswith("# measured with streaming = true") and "streaming =" not in text.split("\n", 1)[1]
+
+
+def test_a_damaged_sweep_store_is_one_error_line(home, tmp_path):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "sweeps.duckdb").write_bytes(b"not a duckdb file\n" * 100)
+    r = run_cli("sweep", spec_file(tmp_path, "top_k = [2]"), home=home)
+    one_error(r, 5, "cannot open the sweep store")
+    assert (home / "sweeps.duckdb").read_bytes().startswith(b"not a duckdb file")  # nothing lost

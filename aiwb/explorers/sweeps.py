@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..core import Config, ConfigError, DependencyError, InputError, connect, load_config, migrate, stable_hash, transaction
+from ..core import (Config, ConfigError, DependencyError, InputError, connect, ensure_dir, load_config, migrate,
+                       stable_hash, transaction)
 from ..eval import EVAL_MIGRATIONS, EvalTarget, cases_hash, git_commit, load_cases, run_eval
 from .front import OBJECTIVES, Array, PUBLISHED_LEVERS, Point, TradeOff, paired_tests, project, projection_error
 from ..providers.extractive import warm_sentence_vectors
@@ -287,10 +288,9 @@ SWEEP_DB = "sweeps.duckdb"
 
 def open_sweep_store(home: str | Path):
     "The sweep store `<home>/sweeps.duckdb`, migrated."
-    import duckdb
-    path = Path(home) / SWEEP_DB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    from aiwb.orchestration.pipeline import open_writable
+    path = ensure_dir(Path(home)) / SWEEP_DB
+    con = open_writable(path, "the sweep store", hint="move the file aside (it holds only measured sweeps) and re-run")
     migrate(con, EVAL_MIGRATIONS)
     migrate(con, SWEEP_MIGRATIONS)
     return con

@@ -27,7 +27,8 @@ from ..reliability.chain import ReliableProvider
 # %% auto #0
 __all__ = ['COSINE_MODES', 'STEP_TYPES', 'RUNTIME_DB', 'StepRecord', 'PipelineAnswer', 'Request', 'Step', 'BaseStep',
            'CacheLookup', 'Retrieve', 'Rerank', 'Generate', 'compress_context', 'Validate', 'CacheStore', 'make_step',
-           'RAGPipeline', 'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult', 'check_answer']
+           'RAGPipeline', 'open_writable', 'open_runtime', 'build_pipeline', 'GoldenCase', 'CheckResult',
+           'check_answer']
 
 # %% ../../nbs/50_pipeline.ipynb #a1b2c3d4
 COSINE_MODES = ("vector", "ivf", "int8", "binary", "hnsw")  # search modes whose scores are cosine similarities
@@ -517,28 +518,36 @@ def for_thread(self) -> "RAGPipeline":
 # %% ../../nbs/50_pipeline.ipynb #aa11bb05
 RUNTIME_DB = "runtime.duckdb"  # caches, breaker states, spans, cost ledger and request log, in the aiwb home
 
-def open_runtime(config: Config,  # Settings: the runtime store is `<home>/runtime.duckdb`
-                 wait_s: float = 10.0,  # How long to wait for another aiwb process that holds it
-                ):
-    "Open the runtime store for writing, waiting up to `wait_s` for another process to let go of it."
+def open_writable(path: Path,  # A DuckDB file of the aiwb home (created if missing)
+                  what: str = "the runtime store",  # What it is, for the error messages
+                  wait_s: float = 10.0,  # How long to wait for another aiwb process that holds it
+                  hint: str = "move the file aside (it holds only caches, logs and traces) and re-run",
+                 ):
+    "Open `path` for writing, waiting up to `wait_s` for another process to let go of it; a `StoreError` otherwise."
     import duckdb
-    path = ensure_dir(config.home) / RUNTIME_DB
     deadline = time.monotonic() + wait_s
     while True:
         try:
             return duckdb.connect(str(path), config={"autoinstall_known_extensions": False,
                                                      "autoload_known_extensions": False})
         except duckdb.IOException as e:
-            if "lock" in str(e).lower() and time.monotonic() < deadline:
+            if "lock" not in str(e).lower():  # a damaged or unreadable file, not another process
+                raise StoreError(f"cannot open {what} {path}: {e}", hint=hint) from None
+            if time.monotonic() < deadline:
                 time.sleep(0.05)
                 continue
             holder = re.search(r"PID (\d+)", str(e))
             who = f"process {holder.group(1)}" if holder else "another process"
-            raise StoreError(f"the runtime store {path} is held by {who}",
-                             hint="another aiwb command (chat, eval, demo) is using it: wait for it, or stop it") from None
+            raise StoreError(f"{what} {path} is held by {who}", hint="another aiwb command (chat, eval, demo, "
+                             "sweep) is using it: wait for it, or stop it") from None
         except duckdb.Error as e:
-            raise StoreError(f"cannot open the runtime store {path}: {e}",
-                             hint="move the file aside (it holds only caches, logs and traces) and re-run") from None
+            raise StoreError(f"cannot open {what} {path}: {e}", hint=hint) from None
+
+def open_runtime(config: Config,  # Settings: the runtime store is `<home>/runtime.duckdb`
+                 wait_s: float = 10.0,  # How long to wait for another aiwb process that holds it
+                ):
+    "Open the runtime store for writing, waiting up to `wait_s` for another process to let go of it."
+    return open_writable(ensure_dir(config.home) / RUNTIME_DB, "the runtime store", wait_s)
 
 # %% ../../nbs/50_pipeline.ipynb #aa11bb06
 def _configured_caches(config: Config, runtime, steps: Sequence[str]) -> tuple:
